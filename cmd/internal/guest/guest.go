@@ -1,0 +1,282 @@
+// Package guest holds the files distrotest puts into a guest image, once, as
+// the single source of truth: the backdoor unit and script, the per-boot setup
+// unit and script, the network file for QEMU's user-mode NIC, the units masked
+// for speed, and the kernel command-line parameters that give one prepared
+// image its per-machine identity.
+//
+// The package is pure: Plan describes the edits, the patcher
+// (cmd/internal/imagepatch) applies them, and KernelParams builds the
+// distrotest.* parameters the guest's setup script reads at boot.
+package guest
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Marker is the line the backdoor prints on hvc0 when the shell is ready.
+const Marker = "Spawning backdoor root shell..."
+
+// UserMAC is the MAC address of the user-mode (NAT) NIC; the image configures
+// DHCP on it.
+const UserMAC = "52:54:00:12:34:56"
+
+// Dir is a directory to create (with its parents) when missing.
+type Dir struct {
+	Path string
+	Mode fs.FileMode
+}
+
+// File is a regular file to create.
+type File struct {
+	Path string
+	Mode fs.FileMode
+	Data []byte
+}
+
+// Symlink is a symbolic link to create; masks are links to /dev/null.
+type Symlink struct {
+	Path   string
+	Target string
+}
+
+// Plan is the complete set of edits for a disk-strategy image. Paths are
+// absolute paths in the guest; every parent of a file or link is in Dirs.
+type Plan struct {
+	Dirs     []Dir
+	Files    []File
+	Symlinks []Symlink
+}
+
+// Masked lists the units masked in the image: serial gettys on the consoles
+// the driver uses, remote logins, periodic jobs and first-boot provisioning
+// that only cost time or make runs nondeterministic.
+var Masked = []string{
+	"serial-getty@ttyS0.service",
+	"serial-getty@hvc0.service",
+	"ssh.service",
+	"ssh.socket",
+	"sshd.service",
+	"apt-daily.timer",
+	"apt-daily-upgrade.timer",
+	"apt-daily.service",
+	"apt-daily-upgrade.service",
+	"e2scrub_all.timer",
+	"e2scrub_reap.service",
+	"cloud-init-local.service",
+	"cloud-init.service",
+	"cloud-config.service",
+	"cloud-final.service",
+	"cloud-init-main.service",
+	"cloud-init-network.service",
+	"systemd-networkd-wait-online.service",
+	"snapd.service",
+	"snapd.socket",
+	"snapd.seeded.service",
+	"man-db.timer",
+	"fstrim.timer",
+}
+
+const (
+	unitDir    = "/etc/systemd/system"
+	networkDir = "/etc/systemd/network"
+	scriptDir  = "/opt/distrotest"
+	systemDir  = "/usr/lib/systemd/system"
+)
+
+func asset(name string) []byte {
+	data, err := assets.ReadFile("assets/" + name)
+	if err != nil {
+		panic(fmt.Sprintf("guest: embedded asset %s missing: %v", name, err))
+	}
+	return data
+}
+
+// NewPlan returns the edits that install the backdoor and setup units,
+// enable systemd-networkd with DHCP on the user NIC, and mask the units in
+// Masked. It touches only small directories (/opt, /etc/systemd/...), never
+// one that is likely to be hash-indexed.
+func NewPlan() Plan {
+	wants := unitDir + "/multi-user.target.wants"
+	p := Plan{
+		Dirs: []Dir{
+			{Path: "/etc", Mode: 0o755},
+			{Path: "/etc/systemd", Mode: 0o755},
+			{Path: unitDir, Mode: 0o755},
+			{Path: wants, Mode: 0o755},
+			{Path: unitDir + "/sockets.target.wants", Mode: 0o755},
+			{Path: networkDir, Mode: 0o755},
+			{Path: "/opt", Mode: 0o755},
+			{Path: scriptDir, Mode: 0o755},
+		},
+		Files: []File{
+			{Path: unitDir + "/distrotest-backdoor.service", Mode: 0o644, Data: asset("distrotest-backdoor.service")},
+			{Path: unitDir + "/distrotest-setup.service", Mode: 0o644, Data: asset("distrotest-setup.service")},
+			{Path: scriptDir + "/backdoor", Mode: 0o755, Data: asset("backdoor")},
+			{Path: scriptDir + "/setup", Mode: 0o755, Data: asset("setup")},
+			{Path: networkDir + "/10-distrotest-user.network", Mode: 0o644, Data: asset("10-distrotest-user.network")},
+		},
+		Symlinks: []Symlink{
+			{Path: wants + "/distrotest-backdoor.service", Target: unitDir + "/distrotest-backdoor.service"},
+			{Path: wants + "/distrotest-setup.service", Target: unitDir + "/distrotest-setup.service"},
+			{Path: wants + "/systemd-networkd.service", Target: systemDir + "/systemd-networkd.service"},
+			{Path: unitDir + "/sockets.target.wants/systemd-networkd.socket", Target: systemDir + "/systemd-networkd.socket"},
+		},
+	}
+	for _, u := range Masked {
+		p.Symlinks = append(p.Symlinks, Symlink{Path: unitDir + "/" + u, Target: "/dev/null"})
+	}
+	return p
+}
+
+// Hash is a stable digest of the plan, for cache keys of prepared images.
+func (p Plan) Hash() string {
+	h := sha256.New()
+	for _, d := range p.Dirs {
+		fmt.Fprintf(h, "d %s %o\n", d.Path, d.Mode)
+	}
+	for _, f := range p.Files {
+		fmt.Fprintf(h, "f %s %o %d\n", f.Path, f.Mode, len(f.Data))
+		h.Write(f.Data)
+	}
+	for _, s := range p.Symlinks {
+		fmt.Fprintf(h, "l %s %s\n", s.Path, s.Target)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Share is a host directory exported to the guest over 9p.
+type Share struct {
+	Tag    string
+	Target string
+}
+
+// Host is one node of a test as the others see it.
+type Host struct {
+	Name  string
+	N     int
+	VLANs []int
+}
+
+// Identity is what makes a booted prepared image a particular machine.
+type Identity struct {
+	Hostname string
+	NixStore bool
+	Shares   []Share
+	N        int   // the node number (1-based), for VLAN addresses
+	VLANs    []int // the VLANs this machine has a NIC on
+	Hosts    []Host
+}
+
+// maxCmdline is the x86 kernel command line limit (COMMAND_LINE_SIZE).
+const maxCmdline = 2048
+
+// MAC returns the MAC address of the NIC on vlan for node n.
+func MAC(vlan, n int) string {
+	return fmt.Sprintf("52:54:00:12:%02x:%02x", vlan, n)
+}
+
+// IPv4 and IPv6 return node n's addresses on vlan.
+func IPv4(vlan, n int) string { return fmt.Sprintf("192.168.%d.%d", vlan, n) }
+
+// IPv6 returns node n's IPv6 address on vlan.
+func IPv6(vlan, n int) string { return fmt.Sprintf("2001:db8:%d::%d", vlan, n) }
+
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkRange(what string, v int) error {
+	if v < 1 || v > 254 {
+		return fmt.Errorf("%s %d is out of range 1..254", what, v)
+	}
+	return nil
+}
+
+// KernelParams returns the distrotest.* kernel parameters for id, or an
+// error naming the field that cannot be expressed on a kernel command line.
+func KernelParams(id Identity) ([]string, error) {
+	var out []string
+	if id.Hostname != "" {
+		if !validName(id.Hostname) {
+			return nil, fmt.Errorf("host name %q: use letters, digits, '-' and '_' (at most 63)", id.Hostname)
+		}
+		out = append(out, "distrotest.hostname="+id.Hostname)
+	}
+	if id.NixStore {
+		out = append(out, "distrotest.store=1")
+	}
+	for _, s := range id.Shares {
+		if !validName(s.Tag) || len(s.Tag) > 31 {
+			return nil, fmt.Errorf("share tag %q: use letters, digits, '-' and '_' (at most 31)", s.Tag)
+		}
+		if !path.IsAbs(s.Target) || strings.ContainsAny(s.Target, " \t\n,:\"'\\") {
+			return nil, fmt.Errorf("share %s: target %q must be an absolute path without spaces, quotes, ',' or ':'", s.Tag, s.Target)
+		}
+		out = append(out, "distrotest.share="+s.Tag+":"+path.Clean(s.Target))
+	}
+	if len(id.VLANs) > 0 {
+		if err := checkRange("node number", id.N); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range sortedInts(id.VLANs) {
+		if err := checkRange("vlan", v); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("distrotest.net=%d:%d", v, id.N))
+	}
+	if len(id.Hosts) > 0 {
+		var entries []string
+		for _, h := range id.Hosts {
+			if !validName(h.Name) {
+				return nil, fmt.Errorf("host name %q: use letters, digits, '-' and '_' (at most 63)", h.Name)
+			}
+			if err := checkRange("node number", h.N); err != nil {
+				return nil, fmt.Errorf("host %s: %w", h.Name, err)
+			}
+			var vs []string
+			for _, v := range sortedInts(h.VLANs) {
+				if err := checkRange("vlan", v); err != nil {
+					return nil, fmt.Errorf("host %s: %w", h.Name, err)
+				}
+				vs = append(vs, strconv.Itoa(v))
+			}
+			if len(vs) == 0 {
+				continue
+			}
+			entries = append(entries, fmt.Sprintf("%s:%d:%s", h.Name, h.N, strings.Join(vs, ".")))
+		}
+		if len(entries) > 0 {
+			out = append(out, "distrotest.hosts="+strings.Join(entries, ","))
+		}
+	}
+	if n := len(strings.Join(out, " ")); n > maxCmdline/2 {
+		return nil, fmt.Errorf("machine identity needs %d bytes of kernel command line, more than the %d distrotest allows itself (fewer nodes, shares or VLANs)", n, maxCmdline/2)
+	}
+	return out, nil
+}
+
+func sortedInts(in []int) []int {
+	out := append([]int(nil), in...)
+	sort.Ints(out)
+	return out
+}

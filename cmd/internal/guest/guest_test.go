@@ -1,0 +1,133 @@
+package guest
+
+import (
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestPlanParentsListed(t *testing.T) {
+	p := NewPlan()
+	dirs := map[string]bool{"/": true}
+	for _, d := range p.Dirs {
+		if !dirs[path.Dir(d.Path)] {
+			t.Errorf("dir %s listed before its parent", d.Path)
+		}
+		dirs[d.Path] = true
+	}
+	for _, f := range p.Files {
+		if !dirs[path.Dir(f.Path)] {
+			t.Errorf("file %s: parent not in Dirs", f.Path)
+		}
+		if len(f.Data) == 0 {
+			t.Errorf("file %s is empty", f.Path)
+		}
+		if f.Mode != 0o644 && f.Mode != 0o755 {
+			t.Errorf("file %s has mode %o", f.Path, f.Mode)
+		}
+	}
+	for _, s := range p.Symlinks {
+		if !dirs[path.Dir(s.Path)] {
+			t.Errorf("symlink %s: parent not in Dirs", s.Path)
+		}
+	}
+}
+
+func TestBackdoorPrintsMarker(t *testing.T) {
+	if !strings.Contains(string(asset("backdoor")), `echo "`+Marker+`"`) {
+		t.Fatalf("backdoor script does not print %q", Marker)
+	}
+}
+
+func TestKernelParams(t *testing.T) {
+	tests := []struct {
+		name    string
+		id      Identity
+		want    []string
+		wantErr string
+	}{
+		{name: "empty", id: Identity{}, want: nil},
+		{name: "single machine", id: Identity{Hostname: "machine", NixStore: true, Shares: []Share{{Tag: "data", Target: "/mnt/data/"}}},
+			want: []string{"distrotest.hostname=machine", "distrotest.store=1", "distrotest.share=data:/mnt/data"}},
+		{name: "vlans and hosts", id: Identity{Hostname: "b", N: 2, VLANs: []int{2, 1}, Hosts: []Host{{Name: "a", N: 1, VLANs: []int{1}}, {Name: "b", N: 2, VLANs: []int{1, 2}}}},
+			want: []string{"distrotest.hostname=b", "distrotest.net=1:2", "distrotest.net=2:2", "distrotest.hosts=a:1:1,b:2:1.2"}},
+		{name: "bad host name", id: Identity{Hostname: "a b"}, wantErr: `host name "a b"`},
+		{name: "relative target", id: Identity{Shares: []Share{{Tag: "x", Target: "mnt"}}}, wantErr: "absolute path"},
+		{name: "colon in target", id: Identity{Shares: []Share{{Tag: "x", Target: "/a:b"}}}, wantErr: "absolute path"},
+		{name: "vlan out of range", id: Identity{N: 1, VLANs: []int{300}}, wantErr: "vlan 300"},
+		{name: "node zero", id: Identity{N: 0, VLANs: []int{1}}, wantErr: "node number 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := KernelParams(tt.id)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestSetupScript runs the guest setup script with bash against a fake
+// /proc/cmdline, with file system paths redirected into a temp dir, and
+// checks the network files and /etc/hosts it writes.
+func TestSetupScript(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not installed")
+	}
+	root := t.TempDir()
+	params, err := KernelParams(Identity{Hostname: "b", N: 2, VLANs: []int{1, 2},
+		Hosts: []Host{{Name: "a", N: 1, VLANs: []int{1}}, {Name: "b", N: 2, VLANs: []int{1, 2}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "cmdline"), []byte("root=/dev/vda1 rw "+strings.Join(params, " ")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := string(asset("setup"))
+	for _, r := range []struct{ from, to string }{
+		{"/proc/cmdline", root + "/cmdline"},
+		{"/proc/sys/kernel/hostname", root + "/hostname"},
+		{"/run/systemd/network", root + "/network"},
+		{"/etc/hosts", root + "/hosts"},
+		{"passwd -d root", "true"},
+	} {
+		script = strings.ReplaceAll(script, r.from, r.to)
+	}
+	out, err := exec.Command("bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("setup failed: %v\n%s", err, out)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read("hostname"); got != "b\n" {
+		t.Errorf("hostname = %q", got)
+	}
+	wantHosts := "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n" +
+		"192.168.1.1 a\n2001:db8:1::1 a\n192.168.1.2 b\n192.168.2.2 b\n2001:db8:1::2 b\n2001:db8:2::2 b\n"
+	if d := cmp.Diff(wantHosts, read("hosts")); d != "" {
+		t.Errorf("/etc/hosts (-want +got):\n%s", d)
+	}
+	wantNet := "[Match]\nMACAddress=" + MAC(2, 2) + "\n\n[Network]\nAddress=192.168.2.2/24\nAddress=2001:db8:2::2/64\nIPv6AcceptRA=no\n"
+	if d := cmp.Diff(wantNet, read("network/20-distrotest-vlan2.network")); d != "" {
+		t.Errorf("vlan2 network file (-want +got):\n%s", d)
+	}
+}

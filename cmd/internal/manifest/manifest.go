@@ -1,0 +1,137 @@
+// Package manifest describes a prepared image directory: the patched disk,
+// the kernel and initrd extracted from it, and how to boot it.
+//
+// The patcher (distrotest-gen image patch) writes a manifest; the runner
+// (distrotest run) reads it to build the QEMU command line. This package is
+// deliberately tiny and dependency-free so that the runner does not link the
+// image tooling.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// FileName is the name of the manifest inside a prepared image directory.
+const FileName = "manifest.json"
+
+// CurrentVersion is the manifest format version this package writes.
+const CurrentVersion = 1
+
+// Manifest is the content of manifest.json.
+type Manifest struct {
+	Version        int      `json:"version"`
+	Distro         string   `json:"distro"`
+	Release        string   `json:"release"`
+	System         string   `json:"system"`
+	Disk           string   `json:"disk"`
+	DiskFormat     string   `json:"disk_format"`
+	Kernel         string   `json:"kernel,omitempty"`
+	Initrd         string   `json:"initrd,omitempty"`
+	RootDevice     string   `json:"root_device"`
+	Filesystem     string   `json:"filesystem"`
+	KernelParams   []string `json:"kernel_params"`
+	Strategy       string   `json:"strategy"`
+	SystemdVersion int      `json:"systemd_version,omitempty"`
+	KernelVersion  string   `json:"kernel_version,omitempty"`
+}
+
+// Validate checks the fields the runner depends on.
+func (m *Manifest) Validate() error {
+	var errs []error
+	if m.Version != CurrentVersion {
+		errs = append(errs, fmt.Errorf("version %d is not supported (want %d)", m.Version, CurrentVersion))
+	}
+	if m.Disk == "" {
+		errs = append(errs, errors.New("disk is empty"))
+	}
+	switch m.DiskFormat {
+	case "qcow2", "raw":
+	default:
+		errs = append(errs, fmt.Errorf("disk_format %q is not qcow2 or raw", m.DiskFormat))
+	}
+	if (m.Kernel == "") != (m.Initrd == "") {
+		errs = append(errs, errors.New("kernel and initrd must be given together"))
+	}
+	if m.Strategy == "" {
+		errs = append(errs, errors.New("strategy is empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Path resolves a path from the manifest relative to the directory dir.
+func Path(dir, rel string) string {
+	if rel == "" || filepath.IsAbs(rel) {
+		return rel
+	}
+	return filepath.Join(dir, rel)
+}
+
+// Load reads and validates dir/manifest.json. Unknown keys are errors.
+func Load(dir string) (*Manifest, error) {
+	p := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("reading prepared image manifest: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", p, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("validating %s: %w", p, err)
+	}
+	return &m, nil
+}
+
+// Write writes dir/manifest.json atomically (temporary file + rename).
+func (m *Manifest) Write(dir string) error {
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("writing manifest in %s: %w", dir, err)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding manifest: %w", err)
+	}
+	data = append(data, '\n')
+	return WriteFileAtomic(filepath.Join(dir, FileName), data, 0o644)
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it into place, so readers never see a partial file.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

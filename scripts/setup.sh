@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the host tools distrotest needs from Debian packages, when missing.
+# Idempotent and quiet when everything is there. Usage: scripts/setup.sh [--bench]
+set -euo pipefail
+
+packages=(
+  qemu-system-x86   # the VMs
+  qemu-utils        # qemu-img: overlays, conversions
+  mmdebstrap        # image build from Debian packages
+  e2fsprogs         # mkfs.ext4 -d, e2fsck, debugfs (tests)
+  dosfstools        # mkfs.vfat for the ESP
+  mtools
+  gdisk             # sgdisk (tests)
+  python3           # runs test scripts
+  tesseract-ocr     # get_screen_text / wait_for_text
+  nix-bin           # tests of the Nix layer
+  socat
+  ca-certificates
+)
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(libguestfs-tools linux-image-amd64)  # virt-customize baseline for the patch benchmark
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=
+if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq "${missing[@]}" >/dev/null
