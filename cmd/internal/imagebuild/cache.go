@@ -1,0 +1,194 @@
+package imagebuild
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Names inside a cache entry <cache>/images/<name>/.
+const (
+	DiskFile = "disk.qcow2"
+	InfoFile = "build.json"
+)
+
+// DefaultCacheDir is $XDG_CACHE_HOME/distrotest, or ~/.cache/distrotest.
+func DefaultCacheDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the cache directory: %w", err)
+	}
+	return filepath.Join(dir, "distrotest"), nil
+}
+
+// Lookup returns the cached disk of req under cacheDir ("" for the default)
+// and whether it exists. It builds nothing and needs no host tools; the
+// error is for an unsupported request or an unusable cache directory.
+func Lookup(req Request, cacheDir string) (path string, ok bool, err error) {
+	recipe, err := recipeFor(req)
+	if err != nil {
+		return "", false, err
+	}
+	if cacheDir == "" {
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return "", false, err
+		}
+	}
+	dir := filepath.Join(cacheDir, "images", recipe.Name())
+	return filepath.Join(dir, DiskFile), complete(dir), nil
+}
+
+// complete reports whether dir is a finished cache entry. Entries appear
+// by rename, so both files exist or neither does, unless someone edited
+// the cache by hand.
+func complete(dir string) bool {
+	for _, f := range []string{DiskFile, InfoFile} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || !fi.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
+}
+
+// lockFile takes an exclusive flock on path, waiting until ctx is done.
+// The lock file stays in place: removing it would race with other waiters.
+func lockFile(ctx context.Context, path string, log *slog.Logger) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock: %w", err)
+	}
+	waiting := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if !waiting {
+			log.Info("waiting for another build of the same image", "lock", path)
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Export copies the disk at src to dir/disk.qcow2 atomically (a temporary
+// file in dir, synced, then renamed) and returns the new path.
+func Export(src, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("exporting image: %w", err)
+	}
+	dst := filepath.Join(dir, DiskFile)
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("exporting image: %w", err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(dir, "."+DiskFile+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("exporting image: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	_, err = io.Copy(tmp, in)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		return "", fmt.Errorf("exporting image to %s: %w", dst, err)
+	}
+	return dst, nil
+}
+
+// BuildInfo is the content of build.json: what went into a built image.
+type BuildInfo struct {
+	Version        int               `json:"version"`
+	Key            string            `json:"key"`
+	Recipe         Recipe            `json:"recipe"`
+	Disk           string            `json:"disk"`
+	DiskFormat     string            `json:"disk_format"`
+	RootDevice     string            `json:"root_device"`
+	RootUUID       string            `json:"root_uuid"`
+	Filesystem     string            `json:"filesystem"`
+	Bootloader     string            `json:"bootloader"` // "none": direct kernel boot only
+	Kernel         string            `json:"kernel"`     // path inside the root filesystem
+	Initrd         string            `json:"initrd"`
+	KernelVersion  string            `json:"kernel_version"`
+	SystemdVersion int               `json:"systemd_version"`
+	Tools          map[string]string `json:"tools"`
+	BuiltAt        time.Time         `json:"built_at"`
+	BuildSeconds   float64           `json:"build_seconds"`
+	Packages       map[string]string `json:"packages"`
+}
+
+// LoadInfo reads build.json from a cache entry directory.
+func LoadInfo(dir string) (*BuildInfo, error) {
+	data, err := os.ReadFile(filepath.Join(dir, InfoFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading build info: %w", err)
+	}
+	var info BuildInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return nil, fmt.Errorf("reading build info %s: %w", filepath.Join(dir, InfoFile), err)
+	}
+	return &info, nil
+}
+
+func writeInfo(dir string, info *BuildInfo) error {
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeSynced(filepath.Join(dir, InfoFile), append(data, '\n'))
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
