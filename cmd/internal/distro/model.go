@@ -1,0 +1,237 @@
+package distro
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Strategy is how the test backdoor gets into an image.
+type Strategy string
+
+const (
+	// StrategyDisk writes the guest assets into the root filesystem.
+	StrategyDisk Strategy = "disk"
+	// StrategyCredentials passes the units as systemd credentials at boot
+	// (systemd ≥ 256), leaving the disk untouched.
+	StrategyCredentials Strategy = "credentials"
+	// StrategyCloudInit attaches a NoCloud seed that installs the units.
+	StrategyCloudInit Strategy = "cloud-init"
+)
+
+// Strategies lists the valid strategies.
+var Strategies = []Strategy{StrategyDisk, StrategyCredentials, StrategyCloudInit}
+
+// Filesystem is the type of an image's root filesystem.
+type Filesystem string
+
+// Root filesystems found in the distros' cloud images.
+const (
+	Ext4  Filesystem = "ext4"
+	XFS   Filesystem = "xfs"
+	Btrfs Filesystem = "btrfs"
+)
+
+// Filesystems lists the valid root filesystems.
+var Filesystems = []Filesystem{Ext4, XFS, Btrfs}
+
+// Network is the stack that configures the network in the stock image.
+type Network string
+
+const (
+	// NetworkNetworkd is plain systemd-networkd.
+	NetworkNetworkd Network = "networkd"
+	// NetworkNetplan is netplan rendering systemd-networkd configuration.
+	NetworkNetplan Network = "netplan"
+	// NetworkNetworkManager is NetworkManager.
+	NetworkNetworkManager Network = "networkmanager"
+)
+
+// Networks lists the valid network stacks.
+var Networks = []Network{NetworkNetworkd, NetworkNetplan, NetworkNetworkManager}
+
+// Quirk is a property of a distro that the patcher or the runner must work
+// around.
+type Quirk string
+
+const (
+	// QuirkSELinux: SELinux is enforcing; files written into the image need
+	// a security label (or a relabel at boot).
+	QuirkSELinux Quirk = "selinux"
+	// QuirkNo9P: the kernel has no 9p/virtio-9p support (RHEL kernels), so
+	// the Nix store and shared directories cannot be mounted over 9p.
+	QuirkNo9P Quirk = "no-9p"
+	// QuirkSnapd: snapd is installed and slows down boot; mask it.
+	QuirkSnapd Quirk = "snapd"
+)
+
+// Quirks lists the valid quirks.
+var Quirks = []Quirk{QuirkSELinux, QuirkNo9P, QuirkSnapd}
+
+// Systems lists the Nix systems images can be given for.
+var Systems = []string{"x86_64-linux", "aarch64-linux"}
+
+// Distro is one distribution family, as described by one file.
+type Distro struct {
+	Name     string     // "debian"
+	File     string     // the file it was read from, as given to the loader
+	Releases []*Release // sorted by version, oldest first
+}
+
+// Release looks up a release by version.
+func (d *Distro) Release(version string) (*Release, bool) {
+	for _, r := range d.Releases {
+		if r.Version == version {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// Release is one release of a distro, with distro-level defaults applied.
+type Release struct {
+	Distro   string // "debian"
+	Version  string // "13", "24.04", "9.6"
+	Codename string // "trixie"; may be empty
+
+	Strategy Strategy
+	Rootfs   Filesystem
+	// Kernel and Initrd are path globs relative to the guest's root
+	// directory ("boot/vmlinuz-*"), matching the kernel and initrd to use
+	// for direct kernel boot.
+	Kernel, Initrd string
+	// RootPartition is the number of the partition holding the root
+	// filesystem (1 = first); 0 when not known, in which case it has to be
+	// discovered from the image.
+	RootPartition int
+	Network       Network
+	Quirks        []Quirk // sorted, no duplicates
+
+	// Build says how to build the image from packages; nil when it cannot.
+	Build *Build
+	// Images are the upstream images, sorted by system.
+	Images []*Image
+}
+
+// Ref returns "distro/version", the name users pass on the command line.
+func (r *Release) Ref() string { return r.Distro + "/" + r.Version }
+
+// Supported reports whether the image patcher can prepare this release
+// today: only the disk strategy on an ext4 root is implemented.
+func (r *Release) Supported() bool {
+	return r.Strategy == StrategyDisk && r.Rootfs == Ext4
+}
+
+// HasQuirk reports whether q applies to the release.
+func (r *Release) HasQuirk(q Quirk) bool { return slices.Contains(r.Quirks, q) }
+
+// Systems returns the Nix systems the release has images for, sorted.
+func (r *Release) Systems() []string {
+	systems := make([]string, len(r.Images))
+	for i, img := range r.Images {
+		systems[i] = img.System
+	}
+	return systems
+}
+
+// Image returns the upstream image for a Nix system.
+func (r *Release) Image(system string) (*Image, bool) {
+	for _, img := range r.Images {
+		if img.System == system {
+			return img, true
+		}
+	}
+	return nil, false
+}
+
+// Image is an upstream cloud image for one Nix system.
+type Image struct {
+	System string // "x86_64-linux"
+	URL    string
+	Hash   Hash
+}
+
+// Build describes how to build a release's image from packages.
+type Build struct {
+	Suite string // the distro's suite name, as mmdebstrap wants it: "trixie"
+}
+
+// Catalog is every distro read from a set of files.
+type Catalog struct {
+	Distros []*Distro // sorted by name
+}
+
+// Distro looks up a distro by name.
+func (c *Catalog) Distro(name string) (*Distro, bool) {
+	for _, d := range c.Distros {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+// Releases returns every release of every distro, by distro then version.
+func (c *Catalog) Releases() []*Release {
+	var all []*Release
+	for _, d := range c.Distros {
+		all = append(all, d.Releases...)
+	}
+	return all
+}
+
+// Lookup finds a release by reference, "debian/13".
+func (c *Catalog) Lookup(ref string) (*Release, error) {
+	name, version, ok := strings.Cut(ref, "/")
+	if !ok {
+		return nil, fmt.Errorf("distro reference %q: want distro/release, like debian/13", ref)
+	}
+	d, ok := c.Distro(name)
+	if !ok {
+		names := make([]string, len(c.Distros))
+		for i, d := range c.Distros {
+			names[i] = d.Name
+		}
+		return nil, fmt.Errorf("distro reference %q: no distro %q (have %s)", ref, name, strings.Join(names, ", "))
+	}
+	r, ok := d.Release(version)
+	if !ok {
+		versions := make([]string, len(d.Releases))
+		for i, r := range d.Releases {
+			versions[i] = r.Version
+		}
+		return nil, fmt.Errorf("distro reference %q: %s has no release %q (have %s)", ref, name, version, strings.Join(versions, ", "))
+	}
+	return r, nil
+}
+
+// CompareVersions orders release versions numerically component by
+// component ("9.6" < "10.1", "24.04" < "24.10"), falling back to string
+// order for components that are not numbers.
+func CompareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		an, aerr := strconv.Atoi(as[i])
+		bn, berr := strconv.Atoi(bs[i])
+		var c int
+		if aerr == nil && berr == nil {
+			c = an - bn
+		} else {
+			c = strings.Compare(as[i], bs[i])
+		}
+		if c != 0 {
+			if c < 0 {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(as) < len(bs):
+		return -1
+	case len(as) > len(bs):
+		return 1
+	}
+	return 0
+}

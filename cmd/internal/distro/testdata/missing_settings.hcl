@@ -1,0 +1,7 @@
+distro "alpine" {
+  kernel = "boot/vmlinuz-*"
+
+  release "3.22" {
+    rootfs = "ext4"
+  }
+}

@@ -1,0 +1,7 @@
+distro "debian" {
+  strategy = "disk"
+}
+
+distro "ubuntu" {
+  strategy = "disk"
+}

@@ -1,0 +1,76 @@
+# Ubuntu server cloud images (`*-server-cloudimg-<arch>.img`, qcow2 despite
+# the suffix). Schema and sources: distros/README.md.
+#
+# Hashes as nix-vm-test pins them (Nix base-32 SHA-256). Maintained releases
+# (22.04, 24.04, 26.04) get new dated builds every week upstream; 20.04 and
+# 24.10 are frozen at their last release directory.
+
+distro "ubuntu" {
+  strategy       = "disk"
+  rootfs         = "ext4"
+  root_partition = 1 # p1 cloudimg-rootfs, p14 BIOS boot, p15 ESP
+  kernel         = "boot/vmlinuz-*"
+  initrd         = "boot/initrd.img-*"
+  network        = "netplan"
+  quirks         = ["snapd"]
+
+  release "20.04" {
+    codename = "focal"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/focal/release-20250624/ubuntu-20.04-server-cloudimg-amd64.img"
+      sha256 = "1sg5nya4hdmp4dqcajg9768phky346yk6ig1mrs1psnzfxyrgwhq"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/focal/release-20250624/ubuntu-20.04-server-cloudimg-arm64.img"
+      sha256 = "0rg4mm8sm0miiqn0z1sqcfym9dg6valc7xv3ij1qymz2hgbkqq6l"
+    }
+  }
+
+  release "22.04" {
+    codename = "jammy"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/22.04/release-20260807/ubuntu-22.04-server-cloudimg-amd64.img"
+      sha256 = "1n9a1jblfyy3hylp3d9mjn4xlagcqgly5nv18mvcwy9jla8149zz"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/22.04/release-20260807/ubuntu-22.04-server-cloudimg-arm64.img"
+      sha256 = "1kaw7wq3w0bcrsq9l8jhc3bm2yivmg6hlqwmih7v76i4nv4rlzdi"
+    }
+  }
+
+  release "24.04" {
+    codename = "noble"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/noble/release-20260801/ubuntu-24.04-server-cloudimg-amd64.img"
+      sha256 = "1zhg2ka3nlg09y3lci3cafybsnm9zk6ddv4jswqqprijbijv0cq5"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/noble/release-20260801/ubuntu-24.04-server-cloudimg-arm64.img"
+      sha256 = "0xh4nxfr9byri40k5smwlcdzs35ixhgq8sw3wkfscpp8arbs0vda"
+    }
+  }
+
+  release "24.10" {
+    codename = "oracular"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/oracular/release-20250701/ubuntu-24.10-server-cloudimg-amd64.img"
+      sha256 = "00yars1n82rcxvba8n8krlg32phf36avqprldrj5ypl910r1vwv9"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/oracular/release-20250701/ubuntu-24.10-server-cloudimg-arm64.img"
+      sha256 = "0zsjvg6zkl95i81v8iw16fqgx6w7zq0fqaph68nri3ricr6i679x"
+    }
+  }
+
+  release "26.04" {
+    codename = "resolute"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/resolute/release-20260731/ubuntu-26.04-server-cloudimg-amd64.img"
+      sha256 = "01dy46g1i8dby2idj6j73jxxzin2h96q7an9l25s0ih17hvcbiwx"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/resolute/release-20260731/ubuntu-26.04-server-cloudimg-arm64.img"
+      sha256 = "1fl82ybpc97za594wadldpf8fgvrmsr3n5vmjdr177pk87fky49y"
+    }
+  }
+}
