@@ -1,0 +1,507 @@
+package backdoor
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/guest"
+)
+
+// Result is what a command left behind.
+type Result struct {
+	// Status is the command's exit status (128+N when signal N killed it),
+	// or TimeoutStatus when the guest killed it for exceeding its timeout.
+	Status int
+	// Stdout is everything the command and its children wrote to stdout
+	// until the command ended (byte for byte).
+	Stdout []byte
+	// TimedOut is set when the guest killed the command's process group
+	// because it ran longer than its timeout.
+	TimedOut bool
+}
+
+var (
+	// ErrDisconnected means the connection to the guest shell is gone (EOF
+	// or a read or write error: QEMU died). It is permanent.
+	ErrDisconnected = errors.New("backdoor connection lost")
+	// ErrNotReady means Run was called before WaitReady succeeded, or after
+	// the shell was found broken or restarted; WaitReady must succeed first.
+	ErrNotReady = errors.New("backdoor shell not ready")
+	// ErrRestarted means the guest printed the marker again while a command
+	// was running: the guest rebooted or the backdoor restarted.
+	ErrRestarted = errors.New("backdoor shell restarted")
+	// ErrUnresponsive means a command's reply did not arrive within its
+	// timeout plus the grace period.
+	ErrUnresponsive = errors.New("backdoor shell did not answer in time")
+	// ErrClosed means Close was called.
+	ErrClosed = errors.New("backdoor shell closed")
+)
+
+// DefaultGrace is how long past a command's own timeout the host waits for
+// its reply before it declares the shell unresponsive.
+const DefaultGrace = 30 * time.Second
+
+// readyTimeout bounds the preamble round trip in WaitReady (it runs two
+// small programs in the guest).
+const readyTimeout = 2 * time.Minute
+
+var (
+	// errDeadline is the internal result of a host-side deadline.
+	errDeadline = errors.New("deadline exceeded")
+	// errEncoding is a complete reply whose output the guest failed to encode.
+	errEncoding = errors.New("encoding the output in the guest failed")
+)
+
+// Shell is the host end of one guest's backdoor shell. Its methods may be
+// called from several goroutines; commands run one at a time.
+type Shell struct {
+	// Grace is how long past a command's timeout Run waits for the reply
+	// before giving up on the shell; zero means DefaultGrace. Set it before
+	// the first call.
+	Grace time.Duration
+
+	w      io.Writer
+	log    *slog.Logger
+	chunks chan []byte   // filled by readLoop, closed when reading fails
+	rerr   error         // why readLoop stopped; valid once chunks is closed
+	done   chan struct{} // closed by Close
+	once   sync.Once
+
+	mu       sync.Mutex // held by WaitReady and Run for their whole duration
+	buf      []byte     // bytes read but not yet consumed
+	dead     error      // permanent failure (disconnected or closed)
+	ready    bool       // preamble installed in the current shell
+	broken   error      // why the shell is unusable until the next WaitReady
+	marker   bool       // Run consumed a marker that WaitReady has not seen
+	inflight chan error // a write that did not finish before its deadline
+	nonce    string
+	seq      uint64
+}
+
+// New starts reading conn, the host end of the guest's hvc0 (usually the
+// unix socket of QEMU's virtconsole chardev). The shell does not own conn:
+// the caller closes it (which ends the reader) after Close. A nil log
+// discards.
+func New(conn io.ReadWriter, log *slog.Logger) *Shell {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var n [4]byte
+	_, _ = rand.Read(n[:])
+	s := &Shell{
+		w:      conn,
+		log:    log,
+		chunks: make(chan []byte),
+		done:   make(chan struct{}),
+		nonce:  hex.EncodeToString(n[:]),
+	}
+	go s.readLoop(conn)
+	return s
+}
+
+func (s *Shell) readLoop(r io.Reader) {
+	defer close(s.chunks)
+	for {
+		b := make([]byte, 64<<10)
+		n, err := r.Read(b)
+		if n > 0 {
+			select {
+			case s.chunks <- b[:n]:
+			case <-s.done:
+				s.rerr = ErrClosed
+				return
+			}
+		}
+		if err != nil {
+			s.rerr = err
+			return
+		}
+	}
+}
+
+// Close makes every pending and later call fail with ErrClosed. It does not
+// close the connection.
+func (s *Shell) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return nil
+}
+
+// WaitReady waits for a fresh marker line from the guest (skipping anything
+// before it), sends the preamble and checks it with a round trip. Call it
+// after starting the machine and again after every reboot; it blocks until
+// the guest prints the marker or ctx ends. A marker that Run already ran
+// into (ErrRestarted) counts as fresh.
+func (s *Shell) WaitReady(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead != nil {
+		return s.dead
+	}
+	if s.inflight != nil {
+		select {
+		case err := <-s.inflight:
+			s.inflight = nil
+			if err != nil {
+				return s.disconnected("writing", err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a stuck write to the backdoor shell: %w", ctx.Err())
+		case <-s.done:
+			return ErrClosed
+		}
+	}
+	start := time.Now()
+	if !s.marker {
+		if err := s.skipToMarker(ctx); err != nil {
+			return fmt.Errorf("waiting for the backdoor shell: %w", err)
+		}
+	}
+	s.marker, s.ready = false, false
+	s.log.Debug("backdoor marker seen", "waited", time.Since(start))
+
+	timer := time.NewTimer(readyTimeout)
+	defer timer.Stop()
+	id := s.nextID()
+	if err := s.send(ctx, timer.C, []byte(Preamble+initLine(id))); err != nil {
+		return fmt.Errorf("sending the backdoor preamble: %w", s.deadlineErr(err, "the preamble"))
+	}
+	line, err := s.replyLine(ctx, timer.C, id)
+	if err != nil {
+		return fmt.Errorf("setting up the backdoor shell: %w", s.deadlineErr(err, "the preamble"))
+	}
+	word, rest, _ := strings.Cut(line, " ")
+	switch word {
+	case "ready":
+	case "fail":
+		return fmt.Errorf("setting up the backdoor shell: %s", rest)
+	default:
+		return fmt.Errorf("setting up the backdoor shell: unexpected reply %q", line)
+	}
+	s.ready, s.broken = true, nil
+	s.log.Debug("backdoor shell ready", "bash", rest, "took", time.Since(start))
+	return nil
+}
+
+// Run runs command in the guest shell and returns its exit status and
+// stdout. The command runs in a subshell with `set -euo pipefail`, stdin from
+// /dev/null and stderr on the guest's serial console; what it leaves running
+// in the background keeps running and does not delay the reply.
+//
+// With timeout > 0 the guest kills the command's process group after timeout
+// (Result.TimedOut, Status TimeoutStatus, nil error), and the host gives up
+// waiting after timeout plus Grace (ErrUnresponsive). timeout <= 0 means no
+// limit but ctx. A host-side deadline or a cancelled ctx leave the shell
+// unusable (ErrNotReady) until the next successful WaitReady.
+func (s *Shell) Run(ctx context.Context, command string, timeout time.Duration) (Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return Result{}, err
+	}
+	id := s.nextID()
+	line, err := runLine(id, command, timeout)
+	if err != nil {
+		return Result{}, err
+	}
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		grace := s.Grace
+		if grace <= 0 {
+			grace = DefaultGrace
+		}
+		t := time.NewTimer(timeout + grace)
+		defer t.Stop()
+		deadline = t.C
+	}
+	start := time.Now()
+	if err := s.send(ctx, deadline, []byte(line)); err != nil {
+		return Result{}, s.fail(err, timeout)
+	}
+	res, err := s.readRun(ctx, deadline, id)
+	if err != nil {
+		return Result{}, s.fail(err, timeout)
+	}
+	s.log.Debug("backdoor command done", "id", id, "status", res.Status, "timed_out", res.TimedOut,
+		"stdout_bytes", len(res.Stdout), "took", time.Since(start))
+	return res, nil
+}
+
+// usable reports why Run cannot proceed.
+func (s *Shell) usable() error {
+	switch {
+	case s.dead != nil:
+		return s.dead
+	case s.broken != nil:
+		return fmt.Errorf("%w: %w", ErrNotReady, s.broken)
+	case !s.ready:
+		return fmt.Errorf("%w: WaitReady has not succeeded yet", ErrNotReady)
+	}
+	return nil
+}
+
+// fail records what a failed Run means for the shell and returns the error
+// to report.
+func (s *Shell) fail(err error, timeout time.Duration) error {
+	switch {
+	case s.dead != nil:
+		return s.dead
+	case errors.Is(err, errEncoding):
+		return err // the reply was complete: the shell is still in step
+	case errors.Is(err, ErrRestarted):
+		s.broken = err
+	case errors.Is(err, errDeadline):
+		s.broken = fmt.Errorf("%w: no reply within the %v timeout plus %v", ErrUnresponsive, timeout, s.graceOrDefault())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.broken = fmt.Errorf("command interrupted: %w", err)
+	default:
+		s.broken = fmt.Errorf("backdoor protocol error: %w", err)
+	}
+	return s.broken
+}
+
+func (s *Shell) graceOrDefault() time.Duration {
+	if s.Grace > 0 {
+		return s.Grace
+	}
+	return DefaultGrace
+}
+
+func (s *Shell) deadlineErr(err error, what string) error {
+	if errors.Is(err, errDeadline) {
+		return fmt.Errorf("%w: no reply to %s within %v", ErrUnresponsive, what, readyTimeout)
+	}
+	return err
+}
+
+func (s *Shell) disconnected(op string, err error) error {
+	if s.dead == nil {
+		s.dead = fmt.Errorf("%w: %s: %w", ErrDisconnected, op, err)
+	}
+	return s.dead
+}
+
+func (s *Shell) nextID() string {
+	s.seq++
+	return s.nonce + "." + strconv.FormatUint(s.seq, 10)
+}
+
+// send writes p, giving up (but leaving the write in flight) at ctx's end or
+// the deadline.
+func (s *Shell) send(ctx context.Context, deadline <-chan time.Time, p []byte) error {
+	if s.inflight != nil {
+		select {
+		case err := <-s.inflight:
+			s.inflight = nil
+			if err != nil {
+				return s.disconnected("writing", err)
+			}
+		default:
+			return errors.New("an earlier write to the shell is still pending")
+		}
+	}
+	ch := make(chan error, 1)
+	go func() {
+		_, err := s.w.Write(p)
+		ch <- err
+	}()
+	select {
+	case err := <-ch:
+		if err != nil {
+			return s.disconnected("writing", err)
+		}
+		return nil
+	case <-ctx.Done():
+		s.inflight = ch
+		return ctx.Err()
+	case <-deadline:
+		s.inflight = ch
+		return errDeadline
+	case <-s.done:
+		s.inflight = ch
+		s.dead = ErrClosed
+		return ErrClosed
+	}
+}
+
+// fill appends the next chunk from the connection to s.buf.
+func (s *Shell) fill(ctx context.Context, deadline <-chan time.Time) error {
+	if s.dead != nil {
+		return s.dead
+	}
+	select {
+	case b, ok := <-s.chunks:
+		if !ok {
+			if errors.Is(s.rerr, ErrClosed) {
+				s.dead = ErrClosed
+				return s.dead
+			}
+			return s.disconnected("reading", s.rerr)
+		}
+		s.buf = append(s.buf, b...)
+		return nil
+	case <-s.done:
+		s.dead = ErrClosed
+		return s.dead
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-deadline:
+		return errDeadline
+	}
+}
+
+var markerBytes = []byte(guest.Marker)
+
+// skipToMarker consumes the stream up to and including the next marker.
+func (s *Shell) skipToMarker(ctx context.Context) error {
+	for {
+		if i := bytes.Index(s.buf, markerBytes); i >= 0 {
+			if i > 0 {
+				s.log.Debug("guest shell says", "text", snippet(s.buf[:i]))
+			}
+			s.buf = s.buf[i+len(markerBytes):]
+			return nil
+		}
+		s.discard(len(markerBytes))
+		if err := s.fill(ctx, nil); err != nil {
+			return err
+		}
+	}
+}
+
+// discard drops the buffer but for a tail that may hold the start of a
+// needle of length n.
+func (s *Shell) discard(n int) {
+	keep := lastIndexTail(s.buf, n)
+	if drop := s.buf[:len(s.buf)-keep]; len(bytes.Trim(drop, "\n")) > 0 {
+		s.log.Debug("guest shell says", "text", snippet(drop))
+	}
+	s.buf = append([]byte(nil), s.buf[len(s.buf)-keep:]...)
+}
+
+// findHeader consumes the stream up to and including "DT ID ". A marker
+// before it means the shell restarted.
+func (s *Shell) findHeader(ctx context.Context, deadline <-chan time.Time, id string) error {
+	needle := []byte("DT " + id + " ")
+	for {
+		i := bytes.Index(s.buf, needle)
+		end := len(s.buf)
+		if i >= 0 {
+			end = i
+		}
+		if j := bytes.Index(s.buf[:end], markerBytes); j >= 0 {
+			s.buf = s.buf[j+len(markerBytes):]
+			s.marker, s.ready = true, false
+			return fmt.Errorf("%w (the guest rebooted or the backdoor restarted)", ErrRestarted)
+		}
+		if i >= 0 {
+			if len(bytes.Trim(s.buf[:i], "\n")) > 0 {
+				s.log.Debug("guest shell says", "text", snippet(s.buf[:i]))
+			}
+			s.buf = s.buf[i+len(needle):]
+			return nil
+		}
+		s.discard(max(len(needle), len(markerBytes)))
+		if err := s.fill(ctx, deadline); err != nil {
+			return err
+		}
+	}
+}
+
+// readLine returns the bytes up to the next newline and consumes them with
+// the newline.
+func (s *Shell) readLine(ctx context.Context, deadline <-chan time.Time) ([]byte, error) {
+	from := 0
+	for {
+		if i := bytes.IndexByte(s.buf[from:], '\n'); i >= 0 {
+			line := s.buf[:from+i]
+			s.buf = s.buf[from+i+1:]
+			return line, nil
+		}
+		from = len(s.buf)
+		if err := s.fill(ctx, deadline); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readN returns and consumes the next n bytes.
+func (s *Shell) readN(ctx context.Context, deadline <-chan time.Time, n int) ([]byte, error) {
+	for len(s.buf) < n {
+		if err := s.fill(ctx, deadline); err != nil {
+			return nil, err
+		}
+	}
+	b := s.buf[:n:n]
+	s.buf = s.buf[n:]
+	return b, nil
+}
+
+// replyLine reads the rest of the line starting with "DT ID ".
+func (s *Shell) replyLine(ctx context.Context, deadline <-chan time.Time, id string) (string, error) {
+	if err := s.findHeader(ctx, deadline, id); err != nil {
+		return "", err
+	}
+	line, err := s.readLine(ctx, deadline)
+	return string(line), err
+}
+
+// readRun reads the reply frame of command id.
+func (s *Shell) readRun(ctx context.Context, deadline <-chan time.Time, id string) (Result, error) {
+	hl, err := s.replyLine(ctx, deadline, id)
+	if err != nil {
+		return Result{}, err
+	}
+	h, err := parseHeader(hl)
+	if err != nil {
+		return Result{}, err
+	}
+	var out []byte
+	if h.base64 {
+		enc, err := s.readLine(ctx, deadline)
+		if err != nil {
+			return Result{}, err
+		}
+		out = make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+		n, err := base64.StdEncoding.Decode(out, enc)
+		if err != nil {
+			return Result{}, fmt.Errorf("decoding the output: %w", err)
+		}
+		out = out[:n]
+	} else {
+		raw, err := s.readN(ctx, deadline, h.length+1)
+		if err != nil {
+			return Result{}, err
+		}
+		if raw[h.length] != '\n' {
+			return Result{}, fmt.Errorf("reply payload of %d bytes not followed by a newline", h.length)
+		}
+		out = bytes.Clone(raw[:h.length])
+	}
+	tl, err := s.readLine(ctx, deadline)
+	if err != nil {
+		return Result{}, err
+	}
+	rc, err := parseTrailer(string(tl), id)
+	if err != nil {
+		return Result{}, err
+	}
+	if rc != 0 {
+		return Result{}, fmt.Errorf("%w (base64 exited with %d)", errEncoding, rc)
+	}
+	res := Result{Status: h.status, Stdout: out, TimedOut: h.timedOut}
+	if res.TimedOut {
+		res.Status = TimeoutStatus
+	}
+	return res, nil
+}
