@@ -34,6 +34,6 @@ func newImageCommand() *cobra.Command {
 		Use:   "image",
 		Short: "Build, inspect and patch distro disk images offline (no VM, no root, no loop device)",
 	}
-	cmd.AddCommand(newImageBuildCommand(), newImageInspectCommand(), newImagePatchCommand())
+	cmd.AddCommand(newImageBuildCommand(), newImagePrepareCommand(), newImageInspectCommand(), newImagePatchCommand())
 	return cmd
 }

@@ -77,7 +77,7 @@ func Build(ctx context.Context, req Request, opts Options) (string, error) {
 	}
 	target = filepath.Join(imagesDir, name)
 
-	unlock, err := lockFile(ctx, filepath.Join(imagesDir, name+".lock"), log)
+	unlock, err := LockFile(ctx, filepath.Join(imagesDir, name+".lock"), log)
 	if err != nil {
 		return "", fmt.Errorf("building %s: %w", name, err)
 	}

@@ -58,9 +58,9 @@ func complete(dir string) bool {
 	return true
 }
 
-// lockFile takes an exclusive flock on path, waiting until ctx is done.
+// LockFile takes an exclusive flock on path, waiting until ctx is done.
 // The lock file stays in place: removing it would race with other waiters.
-func lockFile(ctx context.Context, path string, log *slog.Logger) (unlock func(), err error) {
+func LockFile(ctx context.Context, path string, log *slog.Logger) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock: %w", err)

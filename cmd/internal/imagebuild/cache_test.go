@@ -94,7 +94,7 @@ func TestDefaultCacheDir(t *testing.T) {
 
 func TestLockFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.lock")
-	unlock, err := lockFile(t.Context(), path, discardLogger())
+	unlock, err := LockFile(t.Context(), path, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestLockFile(t *testing.T) {
 	t.Run("cancelled while waiting", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
-		if _, err := lockFile(ctx, path, discardLogger()); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := LockFile(ctx, path, discardLogger()); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("lockFile error = %v, want deadline exceeded", err)
 		}
 	})
@@ -110,7 +110,7 @@ func TestLockFile(t *testing.T) {
 	t.Run("acquired after unlock", func(t *testing.T) {
 		got := make(chan error, 1)
 		go func() {
-			u, err := lockFile(t.Context(), path, discardLogger())
+			u, err := LockFile(t.Context(), path, discardLogger())
 			if err == nil {
 				u()
 			}
