@@ -87,4 +87,3 @@ func completeReleases(cmd *cobra.Command, args []string, toComplete string) ([]s
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
-
