@@ -516,11 +516,20 @@ func systemdVersion(fsys *ext4.FileSystem) int {
 }
 
 func copyOut(fsys *ext4.FileSystem, src, dst string) error {
-	data, err := fsys.ReadFile(rel(src))
+	in, err := fsys.OpenFile(rel(src), os.O_RDONLY)
 	if err != nil {
 		return fmt.Errorf("reading /%s from the image: %w", src, err)
 	}
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	if _, err := io.CopyBuffer(out, struct{ io.Reader }{in}, make([]byte, 4<<20)); err != nil {
+		out.Close()
+		return fmt.Errorf("copying /%s from the image to %s: %w", src, dst, err)
+	}
+	if err := out.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", dst, err)
 	}
 	return nil
