@@ -27,13 +27,17 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+sudo=
+if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
 if [ ${#missing[@]} -eq 0 ]; then
+  # The VM tests share the host's Nix store into guests; nix creates it on
+  # first use, the tests may come first.
+  [ -d /nix/store ] || $sudo mkdir -p /nix/store
   exit 0
 fi
 
-sudo=
-if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
 echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+[ -d /nix/store ] || $sudo mkdir -p /nix/store

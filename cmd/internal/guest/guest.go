@@ -27,8 +27,8 @@ var assets embed.FS
 // Marker is the line the backdoor prints on hvc0 when the shell is ready.
 const Marker = "Spawning backdoor root shell..."
 
-// UserMAC is the MAC address of the user-mode (NAT) NIC; the image configures
-// DHCP on it.
+// UserMAC is the MAC address of the user-mode (NAT) NIC; the setup script
+// gives it QEMU's fixed address 10.0.2.15.
 const UserMAC = "52:54:00:12:34:56"
 
 // Dir is a directory to create (with its parents) when missing.
@@ -79,7 +79,11 @@ var Masked = []string{
 	"cloud-final.service",
 	"cloud-init-main.service",
 	"cloud-init-network.service",
+	"systemd-networkd.service",
+	"systemd-networkd.socket",
+	"systemd-networkd-varlink.socket",
 	"systemd-networkd-wait-online.service",
+	"NetworkManager-wait-online.service",
 	"snapd.service",
 	"snapd.socket",
 	"snapd.seeded.service",
@@ -88,10 +92,8 @@ var Masked = []string{
 }
 
 const (
-	unitDir    = "/etc/systemd/system"
-	networkDir = "/etc/systemd/network"
-	scriptDir  = "/opt/distrotest"
-	systemDir  = "/usr/lib/systemd/system"
+	unitDir   = "/etc/systemd/system"
+	scriptDir = "/opt/distrotest"
 )
 
 func asset(name string) []byte {
@@ -102,9 +104,10 @@ func asset(name string) []byte {
 	return data
 }
 
-// NewPlan returns the edits that install the backdoor and setup units,
-// enable systemd-networkd with DHCP on the user NIC, and mask the units in
-// Masked. It touches only small directories (/opt, /etc/systemd/...), never
+// NewPlan returns the edits that install the backdoor and setup units and
+// mask the units in Masked. Networking needs no network manager: the setup
+// script gives every NIC a static address (QEMU's user-mode network always
+// uses 10.0.2.15), which is deterministic and boots faster. It touches only small directories (/opt, /etc/systemd/...), never
 // one that is likely to be hash-indexed.
 func NewPlan() Plan {
 	wants := unitDir + "/multi-user.target.wants"
@@ -114,8 +117,6 @@ func NewPlan() Plan {
 			{Path: "/etc/systemd", Mode: 0o755},
 			{Path: unitDir, Mode: 0o755},
 			{Path: wants, Mode: 0o755},
-			{Path: unitDir + "/sockets.target.wants", Mode: 0o755},
-			{Path: networkDir, Mode: 0o755},
 			{Path: "/opt", Mode: 0o755},
 			{Path: scriptDir, Mode: 0o755},
 		},
@@ -124,13 +125,10 @@ func NewPlan() Plan {
 			{Path: unitDir + "/distrotest-setup.service", Mode: 0o644, Data: asset("distrotest-setup.service")},
 			{Path: scriptDir + "/backdoor", Mode: 0o755, Data: asset("backdoor")},
 			{Path: scriptDir + "/setup", Mode: 0o755, Data: asset("setup")},
-			{Path: networkDir + "/10-distrotest-user.network", Mode: 0o644, Data: asset("10-distrotest-user.network")},
 		},
 		Symlinks: []Symlink{
 			{Path: wants + "/distrotest-backdoor.service", Target: unitDir + "/distrotest-backdoor.service"},
 			{Path: wants + "/distrotest-setup.service", Target: unitDir + "/distrotest-setup.service"},
-			{Path: wants + "/systemd-networkd.service", Target: systemDir + "/systemd-networkd.service"},
-			{Path: unitDir + "/sockets.target.wants/systemd-networkd.socket", Target: systemDir + "/systemd-networkd.socket"},
 		},
 	}
 	for _, u := range Masked {

@@ -97,11 +97,21 @@ func TestSetupScript(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "cmdline"), []byte("root=/dev/vda1 rw "+strings.Join(params, " ")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	script := string(asset("setup"))
+	for name, mac := range map[string]string{"ens2": UserMAC, "ens3": MAC(1, 2), "ens4": MAC(2, 2)} {
+		if err := os.MkdirAll(filepath.Join(root, "net", name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "net", name, "address"), []byte(mac+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ip(8) is replaced by a function that records its arguments.
+	script := "ip() { echo \"ip $*\" >>" + root + "/ip.log; }\n" + string(asset("setup"))
 	for _, r := range []struct{ from, to string }{
+		{"/sys/class/net", root + "/net"},
+		{"/etc/resolv.conf", root + "/resolv.conf"},
 		{"/proc/cmdline", root + "/cmdline"},
 		{"/proc/sys/kernel/hostname", root + "/hostname"},
-		{"/run/systemd/network", root + "/network"},
 		{"/etc/hosts", root + "/hosts"},
 		{"passwd -d root", "true"},
 	} {
@@ -126,8 +136,21 @@ func TestSetupScript(t *testing.T) {
 	if d := cmp.Diff(wantHosts, read("hosts")); d != "" {
 		t.Errorf("/etc/hosts (-want +got):\n%s", d)
 	}
-	wantNet := "[Match]\nMACAddress=" + MAC(2, 2) + "\n\n[Network]\nAddress=192.168.2.2/24\nAddress=2001:db8:2::2/64\nIPv6AcceptRA=no\n"
-	if d := cmp.Diff(wantNet, read("network/20-distrotest-vlan2.network")); d != "" {
-		t.Errorf("vlan2 network file (-want +got):\n%s", d)
+	wantIP := `ip link set lo up
+ip link set ens2 up
+ip addr replace 10.0.2.15/24 dev ens2
+ip route replace default via 10.0.2.2 dev ens2
+ip link set ens3 up
+ip addr replace 192.168.1.2/24 dev ens3
+ip -6 addr replace 2001:db8:1::2/64 dev ens3 nodad
+ip link set ens4 up
+ip addr replace 192.168.2.2/24 dev ens4
+ip -6 addr replace 2001:db8:2::2/64 dev ens4 nodad
+`
+	if d := cmp.Diff(wantIP, read("ip.log")); d != "" {
+		t.Errorf("ip commands (-want +got):\n%s", d)
+	}
+	if got := read("resolv.conf"); got != "nameserver 10.0.2.3\n" {
+		t.Errorf("resolv.conf = %q", got)
 	}
 }

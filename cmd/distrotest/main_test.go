@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nothing", []string{"run"}, "give --config driver.json, or --image IMAGE and a script"},
+		{"both", []string{"run", "--config", "d.json", "--image", "x", "t.py"}, "not both"},
+		{"script with config", []string{"run", "--config", "d.json", "t.py"}, `unexpected argument "t.py"`},
+		{"no script", []string{"run", "--image", "x"}, "exactly one script"},
+		{"ad hoc flag with config", []string{"run", "--config", "d.json", "--memory", "2048"}, "--memory goes with --image"},
+		{"bad accel", []string{"run", "--config", "d.json", "--accel", "hvf"}, `--accel "hvf"`},
+		{"bad timeout", []string{"run", "--config", "d.json", "--global-timeout", "soon"}, "want a positive duration"},
+		{"bad log level", []string{"--log-level", "loud", "version"}, `--log-level "loud"`},
+		{"missing config", []string{"run", "--config", "/nonexistent/driver.json"}, "reading driver config"},
+		{"bad image", []string{"run", "--image", "not an image", "t.py"}, "not a prepared image directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := newRootCommand()
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecondsOrDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"3600", time.Hour, true},
+		{"90m", 90 * time.Minute, true},
+		{"1h30m", 90 * time.Minute, true},
+		{"0", 0, false},
+		{"-5s", 0, false},
+		{"soon", 0, false},
+	}
+	for _, tt := range tests {
+		var d secondsOrDuration
+		err := d.Set(tt.in)
+		if (err == nil) != tt.ok || time.Duration(d) != tt.want {
+			t.Errorf("Set(%q) = %v, %v; want %v, ok %v", tt.in, time.Duration(d), err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetArgs([]string{"version"})
+	cmd.SetOut(&out)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "distrotest ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("version output %q", out.String())
+	}
+}
+
+// TestDependencies keeps the runner's closure small: it must not link the
+// image tooling (go-diskfs, go-containerregistry, HCL).
+func TestDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/diskfs/go-diskfs", "github.com/google/go-containerregistry", "github.com/hashicorp/hcl"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("distrotest links %s", dep)
+			}
+		}
+	}
+}

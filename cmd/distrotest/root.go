@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// globalOptions are the root command's persistent flags.
+type globalOptions struct {
+	logLevel slog.Level
+}
+
+func newRootCommand() *cobra.Command {
+	var level string
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "distrotest",
+		Short: "Run NixOS-style VM tests on Debian, Ubuntu, Fedora and other distro images",
+		Long: `distrotest boots prepared distro images under QEMU and runs a Python test
+script with the NixOS test driver's API (start_all(), machine.succeed(...),
+wait_for_unit(...), subtest(...)). Images are prepared by distrotest-gen or by
+the Nix library; driver.json is written by the Nix library.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.logLevel.UnmarshalText([]byte(level)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: g.logLevel})))
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&level, "log-level", "info", "what the machines and the runner log: debug, info, warn, error")
+	root.AddCommand(newRunCommand(g), newVersionCommand())
+	return root
+}

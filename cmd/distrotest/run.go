@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distrotest/distrotest/cmd/internal/driver"
+	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
+	"github.com/distrotest/distrotest/cmd/internal/report"
+)
+
+// runFlags are `distrotest run`'s flags.
+type runFlags struct {
+	config      string
+	outDir      string
+	junit       string
+	interactive bool
+	keepState   bool
+	accel       string
+	timeout     secondsOrDuration
+
+	image    string
+	name     string
+	memory   int
+	cpus     int
+	shares   []string
+	nixStore string
+}
+
+func newRunCommand(g *globalOptions) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run (--config driver.json | --image IMAGE [flags] SCRIPT)",
+		Short: "Run a test: boot the machines and run the Python test script",
+		Long: `Run a test, from a driver.json written by the Nix library (--config), or ad hoc
+with one machine booted from a prepared image directory or DISTRO/RELEASE
+(--image; DISTRO/RELEASE is built and patched through the image cache by
+distrotest-gen).
+
+The log goes to stderr; the out dir (default ./distrotest-out, or $out in a
+Nix build) receives <machine>/console.log, screenshots, files copied from the
+machines and, with --junit, the JUnit report. The exit status is 0 only when
+the script passed. Nothing is left behind: machines, sockets, disk overlays
+and temporary directories are removed on every exit, also on Ctrl-C, SIGTERM
+or the global timeout (--keep-vm-state keeps the disks, for the next run).`,
+		Example: `  distrotest run --config result/driver.json --junit junit.xml
+  distrotest run --image debian/13 examples/hello.py
+  distrotest run --image ./prepared --share data=./data:/mnt/data --memory 2048 test.py
+  distrotest run --image debian/13 --interactive examples/hello.py`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case f.config != "" && f.image != "":
+				return errors.New("give --config or --image, not both")
+			case f.config == "" && f.image == "":
+				return errors.New("give --config driver.json, or --image IMAGE and a script")
+			case f.config != "" && len(args) > 0:
+				return fmt.Errorf("unexpected argument %q: the script comes from --config", args[0])
+			case f.image != "" && len(args) != 1:
+				return errors.New("--image needs exactly one script argument")
+			}
+			if f.config != "" {
+				for _, name := range []string{"name", "memory", "cpus", "share", "nix-store"} {
+					if cmd.Flags().Changed(name) {
+						return fmt.Errorf("--%s goes with --image; with --config, the machines come from the file", name)
+					}
+				}
+			}
+			return nil
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return []string{"py"}, cobra.ShellCompDirectiveFilterFileExt
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTest(cmd, g, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "driver.json describing the test")
+	fl.StringVarP(&f.outDir, "out-dir", "o", "", "directory for console logs, screenshots, copies and the JUnit report (default ./distrotest-out, or $out)")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to this file (relative to the out dir)")
+	fl.BoolVarP(&f.interactive, "interactive", "I", false, "open a Python shell with the test's globals instead of running the script; machines start when asked")
+	fl.BoolVarP(&f.keepState, "keep-vm-state", "K", false, "keep the machines' disks (in the cache) and reuse them next run")
+	fl.StringVar(&f.accel, "accel", "", "accelerator: auto (KVM only when it really boots a kernel), kvm or tcg (default: the config's, else auto)")
+	fl.Var(&f.timeout, "global-timeout", "end the run after this long (e.g. 30m, or seconds; default: the config's, else 1h)")
+	fl.StringVar(&f.image, "image", "", "ad hoc: prepared image directory, or DISTRO/RELEASE (e.g. debian/13)")
+	fl.StringVar(&f.name, "name", "machine", "ad hoc: the machine's name")
+	fl.IntVar(&f.memory, "memory", driver.DefaultMemoryMiB, "ad hoc: memory in MiB")
+	fl.IntVar(&f.cpus, "cpus", driver.DefaultCPUs, "ad hoc: virtual CPUs")
+	fl.StringArrayVar(&f.shares, "share", nil, "ad hoc: mount host directory SOURCE at TARGET in the guest (TAG=SOURCE:TARGET, repeatable)")
+	fl.StringVar(&f.nixStore, "nix-store", "", "ad hoc: mount this host Nix store read-only over /nix/store")
+	cmd.RegisterFlagCompletionFunc("accel", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"auto", "kvm", "tcg"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	cmd.RegisterFlagCompletionFunc("image", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		var refs []string
+		for _, r := range imagebuild.Releases() {
+			refs = append(refs, r.Ref())
+		}
+		return refs, cobra.ShellCompDirectiveDefault
+	})
+	return cmd
+}
+
+func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) error {
+	ctx := cmd.Context()
+	if f.interactive {
+		// Ctrl-C belongs to the Python shell (it interrupts the current
+		// command); only SIGTERM and SIGHUP end the run.
+		sigint := make(chan os.Signal, 1)
+		signal.Notify(sigint, os.Interrupt)
+		defer signal.Stop(sigint)
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM, syscall.SIGHUP)
+		defer stop()
+	}
+	switch f.accel {
+	case "", "auto", "kvm", "tcg":
+	default:
+		return fmt.Errorf("--accel %q: want auto, kvm or tcg", f.accel)
+	}
+	cacheDir, err := driver.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+
+	var cfg *driver.Config
+	if f.config != "" {
+		if cfg, err = driver.Load(f.config); err != nil {
+			return err
+		}
+	} else {
+		image, err := driver.ResolveImage(ctx, f.image, cacheDir, cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		cfg, err = driver.AdHoc{
+			Script:    args[0],
+			Image:     image,
+			Name:      f.name,
+			MemoryMiB: f.memory,
+			CPUs:      f.cpus,
+			Shares:    f.shares,
+			NixStore:  f.nixStore,
+		}.Config()
+		if err != nil {
+			return err
+		}
+	}
+	return driver.Run(ctx, cfg, driver.Options{
+		OutDir:        f.outDir,
+		JUnit:         f.junit,
+		Interactive:   f.interactive,
+		KeepState:     f.keepState,
+		Accel:         f.accel,
+		GlobalTimeout: time.Duration(f.timeout),
+		CacheDir:      cacheDir,
+		Stdin:         os.Stdin,
+		Stdout:        os.Stdout,
+		Stderr:        os.Stderr,
+		Color:         report.UseColor(os.Stderr),
+		LogLevel:      g.logLevel,
+	})
+}
+
+// secondsOrDuration is a flag taking a Go duration ("90m") or, as nixpkgs'
+// driver, a number of seconds ("3600").
+type secondsOrDuration time.Duration
+
+func (d *secondsOrDuration) String() string {
+	if *d == 0 {
+		return ""
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *secondsOrDuration) Set(s string) error {
+	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+		if n <= 0 {
+			return errors.New("want a positive duration")
+		}
+		*d = secondsOrDuration(time.Duration(n) * time.Second)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return errors.New("want a positive duration like 30m or 1h30m, or seconds")
+	}
+	*d = secondsOrDuration(v)
+	return nil
+}
+
+func (d *secondsOrDuration) Type() string { return "duration" }

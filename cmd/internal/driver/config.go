@@ -1,0 +1,473 @@
+package driver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ConfigVersion is the driver.json format version this package reads.
+const ConfigVersion = 1
+
+// Defaults for fields left out of driver.json (the Nix library's defaults).
+const (
+	DefaultName          = "distrotest"
+	DefaultGlobalTimeout = time.Hour
+	DefaultMemoryMiB     = 1024
+	DefaultCPUs          = 2
+)
+
+// Config is driver.json: one test, written by the Nix library (or by hand),
+// decoded strictly (unknown keys are errors). Relative paths in it are
+// relative to the file's directory.
+type Config struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+	// TestScript is the Python test script.
+	TestScript string `json:"test_script"`
+	// GlobalTimeout bounds the whole run, in seconds (0: an hour).
+	GlobalTimeout int `json:"global_timeout"`
+	// Accel is "auto" (default), "kvm" or "tcg".
+	Accel string `json:"accel"`
+	// VLANs lists the test's VLANs; every machine's VLANs must be in it.
+	// Empty means the union of the machines' VLANs.
+	VLANs    []int           `json:"vlans"`
+	Machines []MachineConfig `json:"machines"`
+}
+
+// MachineConfig is one node of the test.
+type MachineConfig struct {
+	Name string `json:"name"`
+	// Image is a prepared image directory (with manifest.json).
+	Image string `json:"image"`
+	// MemorySize is in MiB (0: 1024).
+	MemorySize int `json:"memory_size"`
+	// CPUs is the number of virtual CPUs (0: 2).
+	CPUs int `json:"cpus"`
+	// DiskSize grows the machine's disk to this many MiB (null: the
+	// image's size). The guest's file system is not resized.
+	DiskSize *int `json:"disk_size"`
+	// VLANs the machine has a network card on (addresses
+	// 192.168.<vlan>.<n>, n its number by name from 1).
+	VLANs []int `json:"vlans"`
+	// SharedDirs are host directories mounted in the guest at boot, by
+	// 9p tag.
+	SharedDirs map[string]SharedDir `json:"shared_dirs"`
+	// NixStore, when set, is mounted read-only over /nix/store.
+	NixStore string `json:"nix_store"`
+	// ExtraPathsToRegister are store paths to register in the guest's
+	// Nix database (accepted; see the README for their status).
+	ExtraPathsToRegister []string `json:"extra_paths_to_register"`
+}
+
+// SharedDir is a host directory mounted in the guest.
+type SharedDir struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+}
+
+// Timeout returns the global timeout.
+func (c *Config) Timeout() time.Duration {
+	if c.GlobalTimeout <= 0 {
+		return DefaultGlobalTimeout
+	}
+	return time.Duration(c.GlobalTimeout) * time.Second
+}
+
+// Load reads, decodes and validates driver.json at path, resolves relative
+// paths against its directory and fills in defaults. Errors name the file
+// and, for decoding errors, line and column ("driver.json:9:7: unknown key
+// \"memory\" in machines[0]").
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading driver config: %w", err)
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.resolve(dir)
+	return c, nil
+}
+
+// Parse decodes and validates data (named name in errors) and fills in
+// defaults; relative paths stay relative.
+func Parse(name string, data []byte) (*Config, error) {
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, decodeError(name, data, err)
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		for end < int64(len(data)) && strings.ContainsRune(" \t\r\n", rune(data[end])) {
+			end++
+		}
+		return nil, fmt.Errorf("%s:%s: unexpected data after the configuration", name, position(data, end))
+	}
+	if err := c.Validate(); err != nil {
+		// One line per problem, each naming the file.
+		var lines []error
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				lines = append(lines, fmt.Errorf("%s: %w", name, e))
+			}
+		}
+		if len(lines) == 0 {
+			lines = append(lines, fmt.Errorf("%s: %w", name, err))
+		}
+		return nil, errors.Join(lines...)
+	}
+	c.setDefaults()
+	return &c, nil
+}
+
+func decodeError(name string, data []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("%s:%s: %v", name, position(data, syn.Offset), err)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%s:%s: %s: want %s, not a JSON %s", name, position(data, typ.Offset), jsonPath(typ.Field), typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		if off, key, where, ok := findUnknownKey(data, reflect.TypeOf(Config{})); ok {
+			in := ""
+			if where != "" {
+				in = " in " + where
+			}
+			return fmt.Errorf("%s:%s: unknown key %q%s (known keys: %s)", name, position(data, off), key, in, strings.Join(knownKeys(where), ", "))
+		}
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%s: empty file", name)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s: unexpected end of file", name)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// jsonPath turns encoding/json's "machines.cpus" into "machines[].cpus".
+func jsonPath(field string) string {
+	if strings.HasPrefix(field, "machines.") {
+		return "machines[]." + strings.TrimPrefix(field, "machines.")
+	}
+	return field
+}
+
+// position renders a byte offset as line:column (both from 1).
+func position(data []byte, off int64) string {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(off) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("%d:%d", line, col)
+}
+
+// knownKeys lists the keys of the object at where ("", "machines[0]",
+// "machines[0].shared_dirs.x").
+func knownKeys(where string) []string {
+	t := reflect.TypeOf(Config{})
+	switch {
+	case strings.Contains(where, ".shared_dirs."):
+		t = reflect.TypeOf(SharedDir{})
+	case strings.HasPrefix(where, "machines["):
+		t = reflect.TypeOf(MachineConfig{})
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		keys = append(keys, name)
+	}
+	return keys
+}
+
+// findUnknownKey walks data along type t and returns the offset of the
+// first object key that t has no field for, the key, and the path of its
+// object ("machines[0]").
+func findUnknownKey(data []byte, t reflect.Type) (off int64, key, where string, ok bool) {
+	w := &keyWalker{dec: json.NewDecoder(bytes.NewReader(data)), data: data}
+	w.value(t, "")
+	return w.off, w.key, w.where, w.found
+}
+
+type keyWalker struct {
+	dec   *json.Decoder
+	data  []byte
+	stop  bool // found, or the document is broken
+	found bool
+	off   int64
+	key   string
+	where string
+}
+
+// value consumes the next value, whose Go type is t (nil: not checked).
+func (w *keyWalker) value(t reflect.Type, path string) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := w.dec.Token()
+	if err != nil {
+		w.stop = true
+		return
+	}
+	d, isDelim := tok.(json.Delim)
+	if !isDelim {
+		return // a scalar, consumed
+	}
+	switch d {
+	case '{':
+		for !w.stop && w.dec.More() {
+			start := w.dec.InputOffset()
+			ktok, err := w.dec.Token()
+			k, isKey := ktok.(string)
+			if err != nil || !isKey {
+				w.stop = true
+				return
+			}
+			var vt reflect.Type
+			if t != nil {
+				switch t.Kind() {
+				case reflect.Struct:
+					f, known := fieldByTag(t, k)
+					if !known {
+						w.stop, w.found = true, true
+						w.off, w.key, w.where = keyOffset(w.data, start), k, path
+						return
+					}
+					vt = f.Type
+				case reflect.Map:
+					vt = t.Elem()
+				}
+			}
+			w.value(vt, join(path, k))
+		}
+	case '[':
+		for i := 0; !w.stop && w.dec.More(); i++ {
+			var et reflect.Type
+			if t != nil && t.Kind() == reflect.Slice {
+				et = t.Elem()
+			}
+			w.value(et, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+	if !w.stop {
+		if _, err := w.dec.Token(); err != nil { // the closing delimiter
+			w.stop = true
+		}
+	}
+}
+
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// keyOffset returns the offset of the key token that starts at or after
+// start (InputOffset before a key points at the preceding delimiter).
+func keyOffset(data []byte, start int64) int64 {
+	i := start
+	for i < int64(len(data)) && data[i] != '"' {
+		i++
+	}
+	return i
+}
+
+// Validate checks everything the runner relies on; it reports all problems.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Version != ConfigVersion {
+		add("version %d is not supported (want %d)", c.Version, ConfigVersion)
+	}
+	if c.TestScript == "" {
+		add("test_script is missing")
+	}
+	if c.GlobalTimeout < 0 {
+		add("global_timeout %d is negative", c.GlobalTimeout)
+	}
+	switch c.Accel {
+	case "", "auto", "kvm", "tcg":
+	default:
+		add("accel %q: want auto, kvm or tcg", c.Accel)
+	}
+	declared := map[int]bool{}
+	for _, v := range c.VLANs {
+		if v < 1 || v > 254 {
+			add("vlans: vlan %d is out of range 1..254", v)
+		}
+		if declared[v] {
+			add("vlans: vlan %d is listed twice", v)
+		}
+		declared[v] = true
+	}
+	if len(c.Machines) == 0 {
+		add("machines: no machine (a test needs at least one)")
+	}
+	names := map[string]bool{}
+	for i, m := range c.Machines {
+		where := fmt.Sprintf("machines[%d]", i)
+		if m.Name != "" {
+			where += " (" + m.Name + ")"
+		}
+		switch {
+		case m.Name == "":
+			add("%s: name is missing", where)
+		case !validName(m.Name, 63):
+			add("%s: name %q: use letters, digits, '-' and '_' (at most 63), starting with a letter", where, m.Name)
+		case names[m.Name]:
+			add("%s: name %q is used twice", where, m.Name)
+		}
+		names[m.Name] = true
+		if m.Image == "" {
+			add("%s: image is missing", where)
+		}
+		if m.MemorySize < 0 {
+			add("%s: memory_size %d is negative", where, m.MemorySize)
+		}
+		if m.CPUs < 0 {
+			add("%s: cpus %d is negative", where, m.CPUs)
+		}
+		if m.DiskSize != nil && *m.DiskSize <= 0 {
+			add("%s: disk_size %d: want a size in MiB, or null", where, *m.DiskSize)
+		}
+		seen := map[int]bool{}
+		for _, v := range m.VLANs {
+			switch {
+			case v < 1 || v > 254:
+				add("%s: vlan %d is out of range 1..254", where, v)
+			case len(c.VLANs) > 0 && !declared[v]:
+				add("%s: vlan %d is not in the test's vlans %v", where, v, c.VLANs)
+			case seen[v]:
+				add("%s: vlan %d is listed twice", where, v)
+			}
+			seen[v] = true
+		}
+		for _, tag := range sortedKeys(m.SharedDirs) {
+			d := m.SharedDirs[tag]
+			if !validName(tag, 31) {
+				add("%s: shared_dirs %q: tag: use letters, digits, '-' and '_' (at most 31), starting with a letter", where, tag)
+			}
+			if d.Source == "" {
+				add("%s: shared_dirs %q: source is missing", where, tag)
+			}
+			if !strings.HasPrefix(d.Target, "/") || strings.ContainsAny(d.Target, " \t\n,:\"'\\") || d.Target == "/" {
+				add("%s: shared_dirs %q: target %q must be an absolute path (not /) without spaces, quotes, ',' or ':'", where, tag, d.Target)
+			}
+		}
+		for _, p := range m.ExtraPathsToRegister {
+			if !strings.HasPrefix(p, "/") {
+				add("%s: extra_paths_to_register: %q is not an absolute path", where, p)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validName(s string, maxLen int) bool {
+	if s == "" || len(s) > maxLen {
+		return false
+	}
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if i == 0 && !letter {
+			return false
+		}
+		if !letter && !(r >= '0' && r <= '9') && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.GlobalTimeout == 0 {
+		c.GlobalTimeout = int(DefaultGlobalTimeout / time.Second)
+	}
+	if c.Accel == "" {
+		c.Accel = "auto"
+	}
+	if len(c.VLANs) == 0 {
+		set := map[int]bool{}
+		for _, m := range c.Machines {
+			for _, v := range m.VLANs {
+				set[v] = true
+			}
+		}
+		for v := range set {
+			c.VLANs = append(c.VLANs, v)
+		}
+	}
+	sort.Ints(c.VLANs)
+	sort.Slice(c.Machines, func(i, j int) bool { return c.Machines[i].Name < c.Machines[j].Name })
+	for i := range c.Machines {
+		m := &c.Machines[i]
+		if m.MemorySize == 0 {
+			m.MemorySize = DefaultMemoryMiB
+		}
+		if m.CPUs == 0 {
+			m.CPUs = DefaultCPUs
+		}
+		sort.Ints(m.VLANs)
+	}
+}
+
+// resolve makes relative paths absolute against dir.
+func (c *Config) resolve(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.TestScript = abs(c.TestScript)
+	for i := range c.Machines {
+		m := &c.Machines[i]
+		m.Image = abs(m.Image)
+		m.NixStore = abs(m.NixStore)
+		for tag, d := range m.SharedDirs {
+			d.Source = abs(d.Source)
+			m.SharedDirs[tag] = d
+		}
+	}
+}

@@ -1,0 +1,368 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/guest"
+	"github.com/distrotest/distrotest/cmd/internal/machine"
+	"github.com/distrotest/distrotest/cmd/internal/manifest"
+	"github.com/distrotest/distrotest/cmd/internal/pybridge"
+	"github.com/distrotest/distrotest/cmd/internal/qemu"
+	"github.com/distrotest/distrotest/cmd/internal/report"
+	"github.com/distrotest/distrotest/cmd/internal/vlan"
+)
+
+// Machine is what a run needs from a machine: the bridge's method set plus
+// the VLAN socket to register with a switch and Close. *machine.Machine
+// has it; tests use pybridgetest.Machine.
+type Machine interface {
+	pybridge.Machine
+	NICSocket(vlan int) string
+	Close() error
+}
+
+// Options are the runner's choices for one run (the CLI's flags).
+type Options struct {
+	// OutDir receives <machine>/console.log, screenshots, copies from
+	// machines and the JUnit file; "" means DefaultOutDir().
+	OutDir string
+	// JUnit, when set, is where the JUnit XML goes (relative to OutDir).
+	JUnit string
+	// Interactive starts a Python shell with the script's globals; there is
+	// no global timeout then.
+	Interactive bool
+	// KeepState keeps the machines' disks in CacheDir/state/<test>/<machine>
+	// and reuses them next run.
+	KeepState bool
+	// Accel overrides the config's accelerator when set.
+	Accel string
+	// GlobalTimeout overrides the config's when > 0.
+	GlobalTimeout time.Duration
+	// Python is the interpreter ("" : $DISTROTEST_PYTHON, then python3).
+	Python string
+	// CacheDir is distrotest's cache ("" : DefaultCacheDir()).
+	CacheDir string
+	// Stdin, Stdout and Stderr are the terminal; the log goes to Stderr.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Color colours the log.
+	Color bool
+	// LogLevel selects which records of the machines and the runner
+	// appear in the log (default info).
+	LogLevel slog.Level
+
+	// Host, when set, is used instead of probing QEMU (tests).
+	Host *qemu.Host
+	// NewMachine, when set, replaces machine.New (tests).
+	NewMachine func(machine.Config) (Machine, error)
+}
+
+// DefaultOutDir is $out when set (inside a Nix build), ./distrotest-out
+// otherwise.
+func DefaultOutDir() string {
+	if out := os.Getenv("out"); out != "" {
+		return out
+	}
+	return "distrotest-out"
+}
+
+// DefaultCacheDir is $XDG_CACHE_HOME/distrotest (~/.cache/distrotest).
+func DefaultCacheDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the cache directory: %w", err)
+	}
+	return filepath.Join(dir, "distrotest"), nil
+}
+
+// TimeoutError is the cause of a run's end by its global timeout.
+type TimeoutError struct{ Timeout time.Duration }
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("global timeout of %s reached", e.Timeout)
+}
+
+// Run runs one test: it checks the script's syntax, boots nothing until the
+// script asks, runs the script, and tears everything down whatever the
+// outcome (pass, failure, timeout, signal, panic): machines are closed in
+// parallel, switches and sockets removed, state directories deleted unless
+// KeepState. It returns nil only when the script passed; a failed script
+// is a *pybridge.ScriptError, the global timeout a *TimeoutError (as the
+// context's cause).
+func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
+	if opt.Stderr == nil {
+		opt.Stderr = os.Stderr
+	}
+	rep := report.New(opt.Stderr, report.Options{Color: opt.Color, Serial: true, Debug: opt.LogLevel <= slog.LevelDebug})
+	logger := slog.New(rep.Handler(opt.LogLevel))
+	root := rep.Root()
+
+	outDir := opt.OutDir
+	if outDir == "" {
+		outDir = DefaultOutDir()
+	}
+	if outDir, err = filepath.Abs(outDir); err != nil {
+		return fmt.Errorf("out dir: %w", err)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("creating the out dir: %w", err)
+	}
+	cacheDir := opt.CacheDir
+	if cacheDir == "" {
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return err
+		}
+	}
+	junitPath := ""
+	if opt.JUnit != "" {
+		junitPath = opt.JUnit
+		if !filepath.IsAbs(junitPath) {
+			junitPath = filepath.Join(outDir, junitPath)
+		}
+	}
+
+	// The JUnit file is written whatever happens after this point.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+			root.Error(err.Error())
+		}
+		if junitPath == "" {
+			return
+		}
+		failure := ""
+		if err != nil {
+			var se *pybridge.ScriptError
+			if errors.As(err, &se) {
+				failure = se.Report()
+			} else {
+				failure = err.Error()
+			}
+		}
+		if jerr := rep.WriteJUnit(junitPath, cfg.Name, failure); jerr != nil {
+			root.Error(jerr.Error())
+			if err == nil {
+				err = jerr
+			}
+		}
+	}()
+
+	// A syntax error is reported before anything starts.
+	if err := pybridge.Check(ctx, opt.Python, cfg.TestScript); err != nil {
+		var se *pybridge.ScriptError
+		if errors.As(err, &se) {
+			root.Error(se.Report())
+		}
+		return err
+	}
+
+	timeout := cfg.Timeout()
+	if opt.GlobalTimeout > 0 {
+		timeout = opt.GlobalTimeout
+	}
+	if !opt.Interactive {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, &TimeoutError{Timeout: timeout})
+		defer cancel()
+		root.Log("", fmt.Sprintf("test %s: will time out and terminate in %s", cfg.Name, timeout))
+	}
+
+	manifests := make([]*manifest.Manifest, len(cfg.Machines))
+	for i, mc := range cfg.Machines {
+		if manifests[i], err = manifest.Load(mc.Image); err != nil {
+			return fmt.Errorf("machine %s: image %s: %w", mc.Name, mc.Image, err)
+		}
+	}
+	for _, mc := range cfg.Machines {
+		for _, tag := range sortedKeys(mc.SharedDirs) {
+			src := mc.SharedDirs[tag].Source
+			if fi, err := os.Stat(src); err != nil || !fi.IsDir() {
+				return fmt.Errorf("machine %s: shared_dirs %s: source %s is not a directory", mc.Name, tag, src)
+			}
+		}
+		if len(mc.ExtraPathsToRegister) > 0 {
+			root.Log(mc.Name, "warning: extra_paths_to_register is not supported yet; the paths are readable in /nix/store but not registered in the guest's Nix database")
+		}
+	}
+
+	host := qemu.Host{}
+	if opt.Host != nil {
+		host = *opt.Host
+	} else {
+		accel := cfg.Accel
+		if opt.Accel != "" {
+			accel = opt.Accel
+		}
+		var kernels []string
+		for i, m := range manifests {
+			if m != nil && m.Kernel != "" {
+				kernels = append(kernels, manifest.Path(cfg.Machines[i].Image, m.Kernel))
+				break
+			}
+		}
+		quiet := slog.New(rep.Handler(max(opt.LogLevel, slog.LevelWarn)))
+		host, err = qemu.Probe(ctx, qemu.ProbeConfig{Want: accel, CacheDir: cacheDir, Kernels: kernels, Logger: quiet})
+		if err != nil {
+			return fmt.Errorf("probing qemu: %w", err)
+		}
+		root.Log("", fmt.Sprintf("qemu %s (%s), accelerator %s: %s", host.Version, host.Binary, host.Accel, host.KVMReason))
+	}
+
+	// Runtime directories: sockets in a short one under /tmp, machine
+	// state in a private one (or the cache when kept).
+	sockDir, err := os.MkdirTemp("/tmp", "dt-")
+	if err != nil {
+		if sockDir, err = os.MkdirTemp("", "dt-"); err != nil {
+			return fmt.Errorf("creating the socket directory: %w", err)
+		}
+	}
+	defer os.RemoveAll(sockDir)
+	var stateRoot string
+	if opt.KeepState {
+		stateRoot = filepath.Join(cacheDir, "state", cfg.Name)
+		if err := os.MkdirAll(stateRoot, 0o700); err != nil {
+			return fmt.Errorf("creating the state directory: %w", err)
+		}
+		root.Log("", "keeping machine state in "+stateRoot)
+	} else {
+		if stateRoot, err = os.MkdirTemp("", "distrotest-state-"); err != nil {
+			return fmt.Errorf("creating the state directory: %w", err)
+		}
+		defer os.RemoveAll(stateRoot)
+	}
+
+	var switches []*vlan.Switch
+	var bridgeVLANs []pybridge.VLAN
+	byID := map[int]*vlan.Switch{}
+	defer func() {
+		for _, sw := range switches {
+			if cerr := sw.Close(); cerr != nil {
+				logger.Warn("closing vlan switch", "vlan", sw.ID(), "err", cerr)
+			}
+		}
+	}()
+	for _, id := range cfg.VLANs {
+		sw, err := vlan.NewSwitch(sockDir, id, logger)
+		if err != nil {
+			return err
+		}
+		switches = append(switches, sw)
+		bridgeVLANs = append(bridgeVLANs, sw)
+		byID[id] = sw
+	}
+
+	var hosts []guest.Host
+	for i, mc := range cfg.Machines {
+		hosts = append(hosts, guest.Host{Name: mc.Name, N: i + 1, VLANs: mc.VLANs})
+	}
+
+	newMachine := opt.NewMachine
+	if newMachine == nil {
+		newMachine = func(c machine.Config) (Machine, error) {
+			m, err := machine.New(c)
+			if err != nil {
+				return nil, err
+			}
+			return m, nil
+		}
+	}
+	var machines []Machine
+	defer func() { closeAll(machines, logger) }()
+	for i, mc := range cfg.Machines {
+		mcfg := machine.Config{
+			Name:      mc.Name,
+			N:         i + 1,
+			ImageDir:  mc.Image,
+			Manifest:  manifests[i],
+			StateDir:  filepath.Join(stateRoot, mc.Name),
+			SocketDir: sockDir,
+			OutDir:    outDir,
+			MemoryMiB: mc.MemorySize,
+			CPUs:      mc.CPUs,
+			Host:      host,
+			NixStore:  mc.NixStore,
+			Hosts:     hosts,
+			KeepState: opt.KeepState,
+			Logger:    logger.With(report.MachineKey, mc.Name),
+			Console:   rep.SerialWriter(mc.Name),
+		}
+		if mc.DiskSize != nil {
+			mcfg.DiskSizeMiB = *mc.DiskSize
+		}
+		for _, tag := range sortedKeys(mc.SharedDirs) {
+			d := mc.SharedDirs[tag]
+			mcfg.Shares = append(mcfg.Shares, machine.Share{Tag: tag, Source: d.Source, Target: d.Target})
+		}
+		for _, v := range mc.VLANs {
+			mcfg.NICs = append(mcfg.NICs, machine.NIC{VLAN: v, SwitchSocket: byID[v].Path()})
+		}
+		m, err := newMachine(mcfg)
+		if err != nil {
+			return err
+		}
+		machines = append(machines, m)
+		for _, v := range mc.VLANs {
+			if err := byID[v].AddPeer(mc.Name, m.NICSocket(v)); err != nil {
+				return err
+			}
+		}
+	}
+	bridgeMachines := make([]pybridge.Machine, len(machines))
+	for i, m := range machines {
+		bridgeMachines[i] = m
+	}
+	if !opt.KeepState && !opt.Interactive {
+		root.Log("", "machine state will be reset; to keep it, pass --keep-vm-state")
+	}
+
+	start := time.Now()
+	err = pybridge.Run(ctx, pybridge.Config{
+		Python:      opt.Python,
+		Script:      cfg.TestScript,
+		Machines:    bridgeMachines,
+		VLANs:       bridgeVLANs,
+		OutDir:      outDir,
+		Interactive: opt.Interactive,
+		Log:         rep,
+		Stdin:       opt.Stdin,
+		Stdout:      opt.Stdout,
+		Stderr:      opt.Stderr,
+		Logger:      logger,
+	})
+	var te *TimeoutError
+	switch {
+	case err == nil && opt.Interactive:
+		root.Log("", fmt.Sprintf("interactive session ended after %.2fs", time.Since(start).Seconds()))
+	case err == nil:
+		root.Log("", fmt.Sprintf("test script finished in %.2fs", time.Since(start).Seconds()))
+	case errors.As(err, &te):
+		root.Error(err.Error() + "; stopping the machines")
+	case ctx.Err() != nil:
+		root.Error(fmt.Sprintf("interrupted (%v); stopping the machines", err))
+		err = fmt.Errorf("interrupted: %w", err)
+	}
+	return err
+}
+
+// closeAll closes the machines in parallel, logging failures.
+func closeAll(machines []Machine, logger *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, m := range machines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Close(); err != nil {
+				logger.Warn("closing machine", report.MachineKey, m.Name(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}

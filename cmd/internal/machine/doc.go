@@ -1,0 +1,36 @@
+// Package machine is one virtual machine of a test: a QEMU process booted
+// from a prepared image (cmd/internal/manifest), its QMP connection
+// (cmd/internal/qmp), the guest's root shell on hvc0 (cmd/internal/backdoor)
+// and its serial console. It is the test API in Go that the Python bridge
+// exposes with nixpkgs' names: Start, Execute, Shutdown, Reboot, Crash,
+// WaitForShutdown, Screenshot, SendKey, SendConsole, ForwardPort,
+// CopyFromHost, CopyFromMachine, SetLinks (block/unblock), and so on.
+//
+// A Machine owns:
+//   - a private state directory (0700) with a qcow2 overlay over the
+//     image's disk, created once, so the disk survives guest reboots and
+//     Crash+Start;
+//   - unix sockets in a short directory (paths must stay under 108 bytes):
+//     the shell and serial sockets are listened on by the Machine and QEMU
+//     connects to them at startup, the QMP socket is QEMU's;
+//   - OutDir/<name>/console.log, everything the guest printed on ttyS0,
+//     also kept in memory for ConsoleLog and WaitForConsoleText.
+//
+// Semantics follow the NixOS test driver: Start launches QEMU and returns
+// without waiting for the guest; Execute (and everything that needs the
+// shell) starts the machine if needed and waits for the shell; Shutdown
+// sends poweroff through the shell and waits for QEMU to exit; Crash quits
+// QEMU at once through QMP; a guest reboot keeps the QEMU process. If QEMU
+// dies while a call is in progress, the call fails with "machine NAME: qemu
+// exited (STATUS) while ..." instead of hanging. Every blocking method is
+// bounded by its context.
+//
+// It does not decide the accelerator (cmd/internal/qemu.Probe does), build
+// VLAN switches (cmd/internal/vlan) or number machines: the runner does, and
+// passes the results in Config.
+//
+// Tests: the unit tests need no VM. The VM tests boot a prepared image and
+// run only with DISTROTEST_VM_TESTS=1 and DISTROTEST_TEST_IMAGE=<prepared
+// image dir>; testdata/mkharness.sh builds a tiny image from the host's
+// kernel and busybox that boots in seconds for development.
+package machine

@@ -1,0 +1,740 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/backdoor"
+	"github.com/distrotest/distrotest/cmd/internal/guest"
+	"github.com/distrotest/distrotest/cmd/internal/manifest"
+	"github.com/distrotest/distrotest/cmd/internal/qemu"
+	"github.com/distrotest/distrotest/cmd/internal/qmp"
+)
+
+// Share is a host directory mounted in the guest over 9p.
+type Share struct {
+	Tag      string // 9p mount tag (letters, digits, '-', '_'; at most 31)
+	Source   string // host directory
+	Target   string // absolute mount point in the guest
+	ReadOnly bool
+}
+
+// NIC is the machine's network card on a VLAN.
+type NIC struct {
+	VLAN         int
+	SwitchSocket string // the vlan.Switch's socket
+}
+
+// Config describes one machine.
+type Config struct {
+	// Name is the machine's name (and the guest's host name).
+	Name string
+	// N is the node number (1-based, machines sorted by name); it makes
+	// the VLAN MAC and IP addresses.
+	N int
+	// ImageDir is the prepared image directory; Manifest is its manifest
+	// (loaded from ImageDir when nil).
+	ImageDir string
+	Manifest *manifest.Manifest
+	// StateDir holds the disk overlay; it is private to the machine: New
+	// removes and recreates it (mode 0700) unless KeepState, and Close
+	// removes it unless KeepState. Empty means a temporary directory.
+	StateDir string
+	// SocketDir holds the unix sockets; it must be short (socket paths are
+	// limited to 108 bytes). Empty means a private temporary directory
+	// under /tmp, removed by Close.
+	SocketDir string
+	// OutDir receives <Name>/console.log; empty means no console file.
+	OutDir string
+	// MemoryMiB and CPUs size the guest (zero: 1024 MiB, 1 CPU).
+	MemoryMiB, CPUs int
+	// DiskSizeMiB grows the overlay beyond the image's disk (zero: same
+	// size). The guest's file system is not resized.
+	DiskSizeMiB int
+	// CPU overrides QEMU's -cpu model (see qemu.Config.CPU).
+	CPU string
+	// Host is the result of qemu.Probe.
+	Host qemu.Host
+	// Shares are host directories to mount in the guest.
+	Shares []Share
+	// NixStore, when not empty, is exported read-only and mounted over
+	// /nix/store in the guest.
+	NixStore string
+	// NICs are the machine's VLAN network cards.
+	NICs []NIC
+	// Hosts are all nodes of the test, for the guest's /etc/hosts.
+	Hosts []guest.Host
+	// ExtraKernelParams are appended to the kernel command line.
+	ExtraKernelParams []string
+	// ExtraQEMUArgs are appended to QEMU's command line.
+	ExtraQEMUArgs []string
+	// KeepState keeps the state directory: an existing overlay is reused
+	// and Close does not remove it.
+	KeepState bool
+	// Logger receives the machine's log (nil discards).
+	Logger *slog.Logger
+	// Console, when not nil, also receives the serial console output.
+	Console io.Writer
+}
+
+// maxSocketPath is the usable length of a unix socket path (sun_path is 108
+// bytes with the terminating NUL).
+const maxSocketPath = 107
+
+// Machine is one virtual machine. Its methods may be called from several
+// goroutines.
+type Machine struct {
+	cfg          Config
+	log          *slog.Logger
+	manifest     *manifest.Manifest
+	stateDir     string
+	ownStateDir  bool
+	sockDir      string
+	ownSockDir   bool
+	disk         string
+	kernelParams []string
+	consoleFile  *os.File
+	console      *consoleBuffer
+
+	mu     sync.Mutex // guards run and closed; held by Start
+	run    *run
+	closed bool
+}
+
+// run is one QEMU process of the machine, from Start to its exit.
+type run struct {
+	proc       *qemu.Process
+	qmp        *qmp.Client
+	shellConn  net.Conn
+	serialConn net.Conn
+	shell      *backdoor.Shell
+	started    time.Time
+	sockets    []string // files to remove when the run ends
+
+	readyMu sync.Mutex // serialises WaitReady
+	ready   atomic.Bool
+
+	serialEnd chan struct{} // closed when the serial console reached EOF
+	ended     chan struct{} // closed once the run is cleaned up after QEMU exited
+}
+
+// New checks cfg, creates the state directory and the disk overlay, and
+// opens the console log. It does not start QEMU.
+func New(cfg Config) (*Machine, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("creating machine: empty name")
+	}
+	fail := func(err error) (*Machine, error) { return nil, fmt.Errorf("creating machine %s: %w", cfg.Name, err) }
+	if cfg.Host.Binary == "" {
+		return fail(errors.New("no QEMU binary (run qemu.Probe)"))
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Machine{cfg: cfg, log: log.With("machine", cfg.Name), console: newConsoleBuffer()}
+	ok := false
+	defer func() {
+		if !ok {
+			if m.consoleFile != nil {
+				m.consoleFile.Close()
+			}
+			m.removeDirs()
+		}
+	}()
+
+	var err error
+	m.manifest = cfg.Manifest
+	if m.manifest == nil {
+		if m.manifest, err = manifest.Load(cfg.ImageDir); err != nil {
+			return fail(err)
+		}
+	}
+	imageDir, err := filepath.Abs(cfg.ImageDir)
+	if err != nil {
+		return fail(err)
+	}
+	if m.kernelParams, err = kernelParams(cfg, m.manifest); err != nil {
+		return fail(err)
+	}
+
+	if cfg.StateDir == "" {
+		if m.stateDir, err = os.MkdirTemp("", "distrotest-"+cfg.Name+"-"); err != nil {
+			return fail(err)
+		}
+		m.ownStateDir = true
+	} else {
+		if m.stateDir, err = filepath.Abs(cfg.StateDir); err != nil {
+			return fail(err)
+		}
+		if !cfg.KeepState {
+			if err := os.RemoveAll(m.stateDir); err != nil {
+				return fail(fmt.Errorf("removing old state: %w", err))
+			}
+		}
+		if err := os.MkdirAll(m.stateDir, 0o700); err != nil {
+			return fail(err)
+		}
+		if err := os.Chmod(m.stateDir, 0o700); err != nil {
+			return fail(err)
+		}
+	}
+
+	if cfg.SocketDir == "" {
+		if m.sockDir, err = os.MkdirTemp("/tmp", "dt-"); err != nil {
+			return fail(err)
+		}
+		m.ownSockDir = true
+	} else {
+		if m.sockDir, err = filepath.Abs(cfg.SocketDir); err != nil {
+			return fail(err)
+		}
+		if err := os.MkdirAll(m.sockDir, 0o700); err != nil {
+			return fail(err)
+		}
+	}
+	for _, p := range m.socketPaths() {
+		if len(p) > maxSocketPath {
+			return fail(fmt.Errorf("socket path %s is longer than %d bytes (use a shorter socket directory or machine name)", p, maxSocketPath))
+		}
+	}
+
+	m.disk = filepath.Join(m.stateDir, "disk.qcow2")
+	if _, err := os.Stat(m.disk); err != nil || !cfg.KeepState {
+		base := manifest.Path(imageDir, m.manifest.Disk)
+		if err := CreateOverlay(context.Background(), cfg.Host.Img, base, m.manifest.DiskFormat, m.disk, cfg.DiskSizeMiB); err != nil {
+			return fail(err)
+		}
+	} else {
+		m.log.Info("reusing kept disk state", "disk", m.disk)
+	}
+
+	if cfg.OutDir != "" {
+		dir := filepath.Join(cfg.OutDir, cfg.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
+		if m.consoleFile, err = os.Create(filepath.Join(dir, "console.log")); err != nil {
+			return fail(err)
+		}
+	}
+	ok = true
+	return m, nil
+}
+
+// kernelParams is the machine's kernel command line: the image's
+// parameters, the machine's identity, then the extra ones.
+func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
+	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts}
+	for _, s := range cfg.Shares {
+		id.Shares = append(id.Shares, guest.Share{Tag: s.Tag, Target: s.Target})
+	}
+	for _, n := range cfg.NICs {
+		id.VLANs = append(id.VLANs, n.VLAN)
+	}
+	ident, err := guest.KernelParams(id)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]string(nil), man.KernelParams...)
+	out = append(out, ident...)
+	return append(out, cfg.ExtraKernelParams...), nil
+}
+
+// Name returns the machine's name.
+func (m *Machine) Name() string { return m.cfg.Name }
+
+// StateDir returns the machine's state directory.
+func (m *Machine) StateDir() string { return m.stateDir }
+
+func (m *Machine) sock(kind string) string {
+	return filepath.Join(m.sockDir, m.cfg.Name+"."+kind)
+}
+
+// NICSocket returns the unix socket the machine's NIC on vlan receives
+// frames on (QEMU binds it): the path to register with the VLAN switch
+// (vlan.Switch.AddPeer).
+func (m *Machine) NICSocket(vlan int) string {
+	return m.sock(fmt.Sprintf("vlan%d", vlan))
+}
+
+func (m *Machine) socketPaths() []string {
+	p := []string{m.sock("qmp"), m.sock("shell"), m.sock("serial")}
+	for _, n := range m.cfg.NICs {
+		p = append(p, m.NICSocket(n.VLAN))
+	}
+	return p
+}
+
+// QEMUConfig returns the qemu.Config Start uses.
+func (m *Machine) QEMUConfig() qemu.Config {
+	man := m.manifest
+	imageDir, _ := filepath.Abs(m.cfg.ImageDir)
+	c := qemu.Config{
+		Name:         m.cfg.Name,
+		System:       man.System,
+		MemoryMiB:    m.cfg.MemoryMiB,
+		CPUs:         m.cfg.CPUs,
+		CPU:          m.cfg.CPU,
+		Kernel:       manifest.Path(imageDir, man.Kernel),
+		Initrd:       manifest.Path(imageDir, man.Initrd),
+		KernelParams: m.kernelParams,
+		Disk:         m.disk,
+		DiskFormat:   "qcow2",
+		QMPSocket:    m.sock("qmp"),
+		ShellSocket:  m.sock("shell"),
+		SerialSocket: m.sock("serial"),
+		ExtraArgs:    m.cfg.ExtraQEMUArgs,
+	}
+	if m.cfg.NixStore != "" {
+		c.Shares = append(c.Shares, qemu.Share{Tag: qemu.StoreTag, Path: m.cfg.NixStore, ReadOnly: true})
+	}
+	for _, s := range m.cfg.Shares {
+		c.Shares = append(c.Shares, qemu.Share{Tag: s.Tag, Path: s.Source, ReadOnly: s.ReadOnly})
+	}
+	for _, n := range m.cfg.NICs {
+		c.NICs = append(c.NICs, qemu.NIC{
+			VLAN: n.VLAN, MAC: guest.MAC(n.VLAN, m.cfg.N),
+			Socket: m.NICSocket(n.VLAN), SwitchSocket: n.SwitchSocket,
+		})
+	}
+	return c
+}
+
+// startTimeout bounds how long QEMU may take to connect its sockets.
+const startTimeout = 60 * time.Second
+
+// Start launches QEMU and returns once it runs and its sockets are
+// connected; it does not wait for the guest. Starting a running machine
+// does nothing.
+func (m *Machine) Start(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("machine %s: closed", m.cfg.Name)
+	}
+	if m.run != nil {
+		if !m.run.proc.Exited() {
+			return nil
+		}
+		<-m.run.ended
+		m.run = nil
+	}
+	r, err := m.start(ctx)
+	if err != nil {
+		return fmt.Errorf("machine %s: starting: %w", m.cfg.Name, err)
+	}
+	m.run = r
+	go m.watch(r)
+	return nil
+}
+
+func (m *Machine) start(ctx context.Context) (*run, error) {
+	for _, p := range m.socketPaths() {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	cfg := m.QEMUConfig()
+	shellLn, err := net.Listen("unix", cfg.ShellSocket)
+	if err != nil {
+		return nil, err
+	}
+	defer shellLn.Close()
+	serialLn, err := net.Listen("unix", cfg.SerialSocket)
+	if err != nil {
+		return nil, err
+	}
+	defer serialLn.Close()
+
+	args := qemu.Cmdline(cfg, m.cfg.Host)
+	m.log.Info("starting qemu", "accel", m.cfg.Host.Accel, "cmd", m.cfg.Host.Binary+" "+qemu.Quote(args))
+	proc, err := qemu.Start(m.cfg.Host.Binary, args, m.stateDir, m.log.With("source", "qemu"))
+	if err != nil {
+		return nil, err
+	}
+	r := &run{proc: proc, started: time.Now(), sockets: m.socketPaths(), serialEnd: make(chan struct{}), ended: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = proc.Kill()
+			r.close()
+			r.removeSockets()
+		}
+	}()
+
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	sctx, stop := r.bind(sctx)
+	defer stop()
+	if r.serialConn, err = accept(sctx, serialLn); err != nil {
+		return nil, m.startErr(r, "waiting for qemu to connect the serial console", err)
+	}
+	if r.shellConn, err = accept(sctx, shellLn); err != nil {
+		return nil, m.startErr(r, "waiting for qemu to connect the shell", err)
+	}
+	if r.qmp, err = qmp.Dial(sctx, cfg.QMPSocket); err != nil {
+		return nil, m.startErr(r, "connecting to qmp", err)
+	}
+	m.console.reset()
+	go m.readSerial(r)
+	r.shell = backdoor.New(r.shellConn, m.log.With("source", "shell"))
+	m.log.Info("qemu running", "pid", proc.Pid())
+	ok = true
+	return r, nil
+}
+
+func (m *Machine) startErr(r *run, doing string, err error) error {
+	if r.proc.Exited() {
+		msg := fmt.Sprintf("qemu exited (%s) while %s", r.proc.Status(), doing)
+		if out := r.proc.Output(); out != "" {
+			msg += ": " + out
+		}
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// accept accepts one connection on ln, bounded by ctx.
+func accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-ctx.Done():
+		ln.Close()
+		if r := <-ch; r.c != nil {
+			r.c.Close()
+		}
+		return nil, context.Cause(ctx)
+	}
+}
+
+// errQEMUExited is the cause of contexts that end because QEMU exited.
+var errQEMUExited = errors.New("qemu exited")
+
+// bind returns a context that also ends when QEMU exits.
+func (r *run) bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-r.proc.Done():
+			cancel(errQEMUExited)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// close releases the run's connections.
+func (r *run) close() {
+	if r.shell != nil {
+		r.shell.Close()
+	}
+	if r.qmp != nil {
+		r.qmp.Close()
+	}
+	if r.shellConn != nil {
+		r.shellConn.Close()
+	}
+	if r.serialConn != nil {
+		r.serialConn.Close()
+	}
+}
+
+func (r *run) removeSockets() {
+	for _, p := range r.sockets {
+		_ = os.Remove(p)
+	}
+}
+
+// watch cleans up after QEMU exits, however that happens.
+func (m *Machine) watch(r *run) {
+	<-r.proc.Done()
+	r.ready.Store(false)
+	m.log.Info("qemu exited", "status", r.proc.Status(), "ran", time.Since(r.started).Round(time.Millisecond))
+	// The serial reader ends at EOF, which QEMU's exit causes; give it a
+	// moment so that console.log has the guest's last words.
+	select {
+	case <-r.serialEnd:
+	case <-time.After(2 * time.Second):
+	}
+	r.close()
+	r.removeSockets()
+	close(r.ended)
+}
+
+// current returns the running (or just exited) run, or nil.
+func (m *Machine) current() *run {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.run
+}
+
+// running returns the current run if QEMU is running.
+func (m *Machine) running() (*run, error) {
+	r := m.current()
+	if r == nil || r.proc.Exited() {
+		return nil, fmt.Errorf("machine %s is not running", m.cfg.Name)
+	}
+	return r, nil
+}
+
+// exitedErr is the error of a call that QEMU's exit interrupted.
+func (m *Machine) exitedErr(r *run, doing string) error {
+	msg := fmt.Sprintf("machine %s: qemu exited (%s) while %s", m.cfg.Name, r.proc.Status(), doing)
+	if out := r.proc.Output(); out != "" {
+		msg += ": " + lastLine(out)
+	}
+	return errors.New(msg)
+}
+
+// diedDuring reports whether QEMU exited (or exits within a short grace,
+// the connection may drop before the process is reaped) after err.
+func diedDuring(r *run, err error) bool {
+	if r.proc.Exited() {
+		return true
+	}
+	if errors.Is(err, backdoor.ErrDisconnected) || errors.Is(err, qmp.ErrDisconnected) || errors.Is(err, errQEMUExited) {
+		select {
+		case <-r.proc.Done():
+			return true
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return false
+}
+
+// IsUp reports whether QEMU runs and the guest's shell is connected.
+func (m *Machine) IsUp() bool {
+	r := m.current()
+	return r != nil && !r.proc.Exited() && r.ready.Load()
+}
+
+// IsRunning reports whether QEMU runs.
+func (m *Machine) IsRunning() bool {
+	r := m.current()
+	return r != nil && !r.proc.Exited()
+}
+
+// WaitForShell starts the machine if needed and waits until the guest's
+// shell is ready.
+func (m *Machine) WaitForShell(ctx context.Context) error {
+	_, err := m.shell(ctx)
+	return err
+}
+
+// shell returns the current run with a ready shell, starting the machine
+// and waiting for the shell as needed.
+func (m *Machine) shell(ctx context.Context) (*run, error) {
+	if err := m.Start(ctx); err != nil {
+		return nil, err
+	}
+	r := m.current()
+	if r == nil {
+		return nil, fmt.Errorf("machine %s is not running", m.cfg.Name)
+	}
+	if r.ready.Load() {
+		return r, nil
+	}
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	if r.ready.Load() {
+		return r, nil
+	}
+	m.log.Info("waiting for the guest shell")
+	start := time.Now()
+	bctx, stop := r.bind(ctx)
+	defer stop()
+	if err := r.shell.WaitReady(bctx); err != nil {
+		if diedDuring(r, err) {
+			return nil, m.exitedErr(r, "waiting for the guest shell")
+		}
+		return nil, fmt.Errorf("machine %s: waiting for the guest shell: %w", m.cfg.Name, err)
+	}
+	r.ready.Store(true)
+	m.log.Info("guest shell ready", "waited", time.Since(start).Round(time.Millisecond), "since_start", time.Since(r.started).Round(time.Millisecond))
+	return r, nil
+}
+
+// Execute runs command in the guest's root shell (starting the machine and
+// waiting for the shell first) and returns its exit status and stdout.
+// With timeout > 0 the guest kills the command after timeout (status 124).
+func (m *Machine) Execute(ctx context.Context, command string, timeout time.Duration) (int, []byte, error) {
+	r, err := m.shell(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	bctx, stop := r.bind(ctx)
+	defer stop()
+	res, err := r.shell.Run(bctx, command, timeout)
+	if err != nil {
+		if errors.Is(err, backdoor.ErrRestarted) {
+			r.ready.Store(false)
+		}
+		if diedDuring(r, err) {
+			return 0, nil, m.exitedErr(r, fmt.Sprintf("running %q", command))
+		}
+		return 0, nil, fmt.Errorf("machine %s: running %q: %w", m.cfg.Name, command, err)
+	}
+	return res.Status, res.Stdout, nil
+}
+
+// Shutdown powers the guest off through its shell and waits for QEMU to
+// exit. A machine that is not running is left alone.
+func (m *Machine) Shutdown(ctx context.Context) error {
+	if !m.IsRunning() {
+		return nil
+	}
+	r, err := m.shell(ctx)
+	if err != nil {
+		return err
+	}
+	m.log.Info("shutting down")
+	bctx, stop := r.bind(ctx)
+	defer stop()
+	go func() {
+		// The reply may never come: the guest powers off under the shell.
+		_, _ = r.shell.Run(bctx, "poweroff", 0)
+	}()
+	return m.waitExit(ctx, r, "waiting for the guest to power off")
+}
+
+// Reboot reboots the guest through its shell and waits for the shell of
+// the next boot. QEMU keeps running.
+func (m *Machine) Reboot(ctx context.Context) error {
+	r, err := m.shell(ctx)
+	if err != nil {
+		return err
+	}
+	m.log.Info("rebooting")
+	r.ready.Store(false)
+	bctx, stop := r.bind(ctx)
+	_, err = r.shell.Run(bctx, "reboot", 0)
+	stop()
+	if err != nil && !errors.Is(err, backdoor.ErrRestarted) {
+		if diedDuring(r, err) {
+			return m.exitedErr(r, "rebooting")
+		}
+		return fmt.Errorf("machine %s: rebooting: %w", m.cfg.Name, err)
+	}
+	_, err = m.shell(ctx)
+	return err
+}
+
+// Crash ends QEMU at once (QMP quit), like pulling the plug; the disk keeps
+// what the guest wrote to it, and Start boots it again.
+func (m *Machine) Crash(ctx context.Context) error {
+	r := m.current()
+	if r == nil || r.proc.Exited() {
+		return nil
+	}
+	m.log.Info("crashing")
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := r.qmp.Execute(qctx, "quit", nil, nil)
+	cancel()
+	if err == nil || diedDuring(r, err) {
+		if werr := m.waitExit(ctx, r, "crashing"); werr == nil {
+			return nil
+		}
+	}
+	m.log.Warn("qmp quit did not end qemu, killing it", "err", err)
+	if err := r.proc.Kill(); err != nil {
+		return fmt.Errorf("machine %s: %w", m.cfg.Name, err)
+	}
+	<-r.ended
+	return nil
+}
+
+// WaitForShutdown waits until QEMU exits (it does not ask the guest to).
+func (m *Machine) WaitForShutdown(ctx context.Context) error {
+	r := m.current()
+	if r == nil {
+		return nil
+	}
+	return m.waitExit(ctx, r, "waiting for the machine to power off")
+}
+
+func (m *Machine) waitExit(ctx context.Context, r *run, doing string) error {
+	select {
+	case <-r.ended:
+		m.mu.Lock()
+		if m.run == r {
+			m.run = nil
+		}
+		m.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("machine %s: %s: %w", m.cfg.Name, doing, ctx.Err())
+	}
+}
+
+// Close kills QEMU if it runs, waits for it, and removes the sockets and,
+// unless KeepState, the state directory. The machine cannot be started
+// again.
+func (m *Machine) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	r := m.run
+	m.run = nil
+	m.mu.Unlock()
+	var errs []error
+	if r != nil {
+		if err := r.proc.Kill(); err != nil {
+			errs = append(errs, err)
+		}
+		<-r.ended
+	}
+	if m.consoleFile != nil {
+		if err := m.consoleFile.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := m.removeDirs(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("closing machine %s: %w", m.cfg.Name, err)
+	}
+	return nil
+}
+
+func (m *Machine) removeDirs() error {
+	var errs []error
+	if m.sockDir != "" {
+		if m.ownSockDir {
+			errs = append(errs, os.RemoveAll(m.sockDir))
+		} else {
+			for _, p := range m.socketPaths() {
+				if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if m.stateDir != "" && (!m.cfg.KeepState || m.ownStateDir) {
+		errs = append(errs, os.RemoveAll(m.stateDir))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,352 @@
+package machine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/color"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/guest"
+	"github.com/distrotest/distrotest/cmd/internal/manifest"
+	"github.com/distrotest/distrotest/cmd/internal/qemu"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestKeyFor(t *testing.T) {
+	tests := map[string]string{
+		"a": "a", "A": "shift-a", "Z": "shift-z", "1": "1", "!": "shift-1", " ": "spc", "\n": "ret",
+		"-": "minus", "_": "shift-minus", "/": "slash", "?": "shift-slash", `"`: "shift-apostrophe",
+		"ctrl-alt-delete": "ctrl-alt-delete", "alt-f2": "alt-f2", "ret": "ret",
+	}
+	for in, want := range tests {
+		if got := KeyFor(in); got != want {
+			t.Errorf("KeyFor(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestConsoleFind(t *testing.T) {
+	c := newConsoleBuffer()
+	c.append([]byte("booting\r\nlogin: "))
+	tests := []struct {
+		re      string
+		want    string
+		found   bool
+		appendn string // appended before the search
+	}{
+		{re: `boot\w+`, want: "booting", found: true},
+		{re: `boot\w+`, found: false}, // consumed with its line
+		{re: `login: $`, want: "login: ", found: true},
+		{re: `ready`, appendn: "root\nready\n", want: "ready", found: true},
+		{re: `root`, found: false}, // before the cursor
+	}
+	for i, tt := range tests {
+		if tt.appendn != "" {
+			c.append([]byte(tt.appendn))
+		}
+		got, found, changed := c.find(regexp.MustCompile(tt.re))
+		if found != tt.found || got != tt.want {
+			t.Errorf("%d: find(%s) = %q, %v; want %q, %v", i, tt.re, got, found, tt.want, tt.found)
+		}
+		if !found && changed == nil {
+			t.Errorf("%d: no change channel", i)
+		}
+	}
+	if got := c.String(); got != "booting\nlogin: root\nready\n" {
+		t.Errorf("log = %q (carriage returns must go)", got)
+	}
+	_, _, changed := c.find(regexp.MustCompile(`later`))
+	c.append([]byte("later\n"))
+	select {
+	case <-changed:
+	default:
+		t.Error("append did not signal")
+	}
+	c.reset()
+	if c.String() != "" {
+		t.Error("reset kept the log")
+	}
+}
+
+func TestWaitForConsoleTextContext(t *testing.T) {
+	m := &Machine{cfg: Config{Name: "x"}, console: newConsoleBuffer()}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		m.console.append([]byte("Welcome to Debian\n"))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := m.WaitForConsoleText(ctx, regexp.MustCompile(`Welcome to \w+`)); err != nil || got != "Welcome to Debian" {
+		t.Errorf("WaitForConsoleText = %q, %v", got, err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := m.WaitForConsoleText(ctx, regexp.MustCompile(`never`)); err == nil || !strings.Contains(err.Error(), `"never"`) {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestDecodePPM(t *testing.T) {
+	data := append([]byte("P6\n# qemu\n2 1\n255\n"), 255, 0, 0, 0, 0, 255)
+	img, err := decodePPM(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := img.At(1, 0); got != (color.RGBA{0, 0, 255, 255}) {
+		t.Errorf("pixel (1,0) = %v", got)
+	}
+	for _, bad := range []string{"P3\n1 1\n255\n", "P6\n1 1\n65535\n", "P6\n2 2\n255\nabc"} {
+		if _, err := decodePPM(strings.NewReader(bad)); err == nil {
+			t.Errorf("decodePPM(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestKernelParams(t *testing.T) {
+	man := &manifest.Manifest{KernelParams: []string{"root=/dev/vda1", "console=ttyS0"}}
+	cfg := Config{
+		Name: "client", N: 2, NixStore: "/nix/store",
+		Shares:            []Share{{Tag: "data", Source: "/src", Target: "/mnt/data"}},
+		NICs:              []NIC{{VLAN: 1}},
+		Hosts:             []guest.Host{{Name: "client", N: 2, VLANs: []int{1}}, {Name: "server", N: 1, VLANs: []int{1}}},
+		ExtraKernelParams: []string{"systemd.log_level=debug"},
+	}
+	got, err := kernelParams(cfg, man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"root=/dev/vda1", "console=ttyS0", "distrotest.hostname=client", "distrotest.store=1",
+		"distrotest.share=data:/mnt/data", "distrotest.net=1:2", "distrotest.hosts=client:2:1,server:1:1",
+		"systemd.log_level=debug"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if _, err := kernelParams(Config{Name: "bad name"}, man); err == nil {
+		t.Error("a name with a space passed")
+	}
+}
+
+func TestOverlayArgs(t *testing.T) {
+	got := overlayArgs("/img/disk.qcow2", "qcow2", "/state/disk.qcow2", 0)
+	want := []string{"create", "-q", "-f", "qcow2", "-b", "/img/disk.qcow2", "-F", "qcow2", "/state/disk.qcow2"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	if got := overlayArgs("/img/disk.raw", "raw", "/s/d", 4096); got[len(got)-1] != "4096M" || got[7] != "raw" {
+		t.Errorf("sized raw overlay: %v", got)
+	}
+}
+
+// testImage makes a prepared image directory with a small qcow2 disk.
+func testImage(t *testing.T) (dir, img string) {
+	t.Helper()
+	img, err := exec.LookPath("qemu-img")
+	if err != nil {
+		t.Skip("qemu-img is not installed (install qemu-utils)")
+	}
+	dir = t.TempDir()
+	if out, err := exec.Command(img, "create", "-q", "-f", "qcow2", filepath.Join(dir, "disk.qcow2"), "64M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create: %v: %s", err, out)
+	}
+	for _, f := range []string{"vmlinuz", "initrd"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("not really"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &manifest.Manifest{Version: 1, Distro: "test", Release: "1", System: "x86_64-linux",
+		Disk: "disk.qcow2", DiskFormat: "qcow2", Kernel: "vmlinuz", Initrd: "initrd",
+		RootDevice: "/dev/vda", Filesystem: "ext4", KernelParams: []string{"console=ttyS0"}, Strategy: "disk"}
+	if err := m.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir, img
+}
+
+func backingFile(t *testing.T, img, disk string) (string, int64) {
+	t.Helper()
+	out, err := exec.Command(img, "info", "--output=json", disk).Output()
+	if err != nil {
+		t.Fatalf("qemu-img info: %v", err)
+	}
+	var info struct {
+		Backing string `json:"full-backing-filename"`
+		Size    int64  `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatal(err)
+	}
+	return info.Backing, info.Size
+}
+
+func TestNewCreatesStateAndClosesClean(t *testing.T) {
+	imageDir, img := testImage(t)
+	base := t.TempDir()
+	stateDir := filepath.Join(base, "state")
+	cfg := Config{
+		Name: "server", N: 1, ImageDir: imageDir, StateDir: stateDir, OutDir: filepath.Join(base, "out"),
+		DiskSizeMiB: 128,
+		Host:        qemu.Host{Binary: "/nonexistent/qemu", Img: img},
+		NICs:        []NIC{{VLAN: 3, SwitchSocket: "/sw/vlan3"}},
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(stateDir)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("state dir: %v, %v", st.Mode(), err)
+	}
+	backing, size := backingFile(t, img, filepath.Join(stateDir, "disk.qcow2"))
+	if backing != filepath.Join(imageDir, "disk.qcow2") || size != 128<<20 {
+		t.Errorf("overlay backing %q size %d", backing, size)
+	}
+	if _, err := os.Stat(filepath.Join(base, "out", "server", "console.log")); err != nil {
+		t.Error(err)
+	}
+	qc := m.QEMUConfig()
+	if qc.Kernel != filepath.Join(imageDir, "vmlinuz") || qc.Disk != filepath.Join(stateDir, "disk.qcow2") ||
+		len(qc.NICs) != 1 || qc.NICs[0].MAC != "52:54:00:12:03:01" || qc.NICs[0].Socket != m.NICSocket(3) {
+		t.Errorf("QEMUConfig = %+v", qc)
+	}
+	for _, p := range m.socketPaths() {
+		if len(p) > maxSocketPath {
+			t.Errorf("socket path %s too long", p)
+		}
+	}
+	if m.IsUp() || m.IsRunning() {
+		t.Error("a new machine is up")
+	}
+	for name, call := range map[string]func() error{
+		"Screenshot":  func() error { return m.Screenshot(context.Background(), filepath.Join(base, "x.png")) },
+		"SendKey":     func() error { return m.SendKey(context.Background(), "a") },
+		"SendConsole": func() error { return m.SendConsole(context.Background(), "a") },
+		"SetLinks":    func() error { return m.SetLinks(context.Background(), false) },
+	} {
+		if err := call(); err == nil || !strings.Contains(err.Error(), "machine server is not running") {
+			t.Errorf("%s on a stopped machine: %v", name, err)
+		}
+	}
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown of a stopped machine: %v", err)
+	}
+	if err := m.Crash(context.Background()); err != nil {
+		t.Errorf("Crash of a stopped machine: %v", err)
+	}
+	if err := m.WaitForShutdown(context.Background()); err != nil {
+		t.Errorf("WaitForShutdown of a stopped machine: %v", err)
+	}
+	sockDir := m.sockDir
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{stateDir, sockDir} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s remains after Close", d)
+		}
+	}
+	if err := m.Start(context.Background()); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+}
+
+func TestNewKeepState(t *testing.T) {
+	imageDir, img := testImage(t)
+	stateDir := filepath.Join(t.TempDir(), "state")
+	cfg := Config{Name: "kept", ImageDir: imageDir, StateDir: stateDir, KeepState: true,
+		Host: qemu.Host{Binary: "/nonexistent/qemu", Img: img}}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := filepath.Join(stateDir, "disk.qcow2")
+	marker := time.Unix(1_000_000_000, 0)
+	os.Chtimes(disk, marker, marker)
+	m.Close()
+	m, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if st, err := os.Stat(disk); err != nil || !st.ModTime().Equal(marker) {
+		t.Errorf("kept overlay was replaced (%v)", err)
+	}
+	cfg.KeepState = false
+	m2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if st, err := os.Stat(disk); err != nil || st.ModTime().Equal(marker) {
+		t.Errorf("overlay not recreated without KeepState (%v)", err)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	imageDir, img := testImage(t)
+	host := qemu.Host{Binary: "/nonexistent/qemu", Img: img}
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{name: "no name", cfg: Config{ImageDir: imageDir, Host: host}, want: "empty name"},
+		{name: "no probe", cfg: Config{Name: "a", ImageDir: imageDir}, want: "run qemu.Probe"},
+		{name: "no image", cfg: Config{Name: "a", ImageDir: t.TempDir(), Host: host}, want: "manifest"},
+		{name: "no qemu-img", cfg: Config{Name: "a", ImageDir: imageDir, Host: qemu.Host{Binary: "q"}}, want: "install qemu-utils"},
+		{name: "long socket path", cfg: Config{Name: "a", ImageDir: imageDir, Host: host,
+			SocketDir: filepath.Join(t.TempDir(), strings.Repeat("x", 100))}, want: "longer than 107 bytes"},
+		{name: "bad share", cfg: Config{Name: "a", ImageDir: imageDir, Host: host,
+			Shares: []Share{{Tag: "t", Source: "/", Target: "relative"}}}, want: "absolute path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := New(tt.cfg)
+			if err == nil {
+				m.Close()
+				t.Fatal("New succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q lacks %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestStartFailure runs a real QEMU that refuses its command line: Start
+// must report QEMU's words and leave nothing behind. No guest boots.
+func TestStartFailure(t *testing.T) {
+	imageDir, img := testImage(t)
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 is not installed (install qemu-system-x86)")
+	}
+	m, err := New(Config{Name: "bad", ImageDir: imageDir, Host: qemu.Host{Binary: bin, Img: img, Accel: qemu.AccelTCG},
+		ExtraQEMUArgs: []string{"-no-such-option"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = m.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "qemu exited (exit status 1)") || !strings.Contains(err.Error(), "no-such-option") {
+		t.Fatalf("Start error = %v", err)
+	}
+	if m.IsRunning() {
+		t.Error("IsRunning after a failed start")
+	}
+	entries, _ := os.ReadDir(m.sockDir)
+	if len(entries) != 0 {
+		t.Errorf("sockets left after a failed start: %v", entries)
+	}
+	if _, _, err := m.Execute(ctx, "true", 0); err == nil {
+		t.Error("Execute on a machine that cannot start succeeded")
+	}
+}

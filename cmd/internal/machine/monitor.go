@@ -1,0 +1,236 @@
+package machine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/qemu"
+	"github.com/distrotest/distrotest/cmd/internal/qmp"
+)
+
+// QMP runs a QMP command on the running machine; args may be nil, reply
+// (may be nil) receives the "return" member.
+func (m *Machine) QMP(ctx context.Context, command string, args, reply any) error {
+	r, err := m.running()
+	if err != nil {
+		return err
+	}
+	if err := r.qmp.Execute(ctx, command, args, reply); err != nil {
+		if diedDuring(r, err) {
+			return m.exitedErr(r, "running qmp "+command)
+		}
+		return fmt.Errorf("machine %s: %w", m.cfg.Name, err)
+	}
+	return nil
+}
+
+// SendMonitorCommand runs a human monitor (HMP) command and returns its
+// output.
+func (m *Machine) SendMonitorCommand(ctx context.Context, command string) (string, error) {
+	r, err := m.running()
+	if err != nil {
+		return "", err
+	}
+	out, err := r.qmp.HumanMonitorCommand(ctx, command)
+	if err != nil {
+		if diedDuring(r, err) {
+			return "", m.exitedErr(r, fmt.Sprintf("running monitor command %q", command))
+		}
+		return "", fmt.Errorf("machine %s: monitor command %q: %w", m.cfg.Name, command, err)
+	}
+	return out, nil
+}
+
+// hmp runs an HMP command that prints nothing on success.
+func (m *Machine) hmp(ctx context.Context, command string) error {
+	out, err := m.SendMonitorCommand(ctx, command)
+	if err != nil {
+		return err
+	}
+	if out = strings.TrimSpace(out); out != "" {
+		return fmt.Errorf("machine %s: monitor command %q: %s", m.cfg.Name, command, out)
+	}
+	return nil
+}
+
+// Screenshot saves the guest's display as a PNG file at path.
+func (m *Machine) Screenshot(ctx context.Context, path string) error {
+	if _, err := m.running(); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("machine %s: screenshot: %w", m.cfg.Name, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".screenshot-*")
+	if err != nil {
+		return fmt.Errorf("machine %s: screenshot: %w", m.cfg.Name, err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+
+	type dumpArgs struct {
+		Filename string `json:"filename"`
+		Format   string `json:"format,omitempty"`
+	}
+	err = m.QMP(ctx, "screendump", dumpArgs{Filename: tmp.Name(), Format: "png"}, nil)
+	var qerr *qmp.Error
+	if errors.As(err, &qerr) && strings.Contains(qerr.Desc, "format") {
+		// QEMU without PNG support (before 7.1 or built without libpng):
+		// take a PPM and convert it.
+		m.log.Debug("screendump cannot write PNG, converting a PPM", "err", err)
+		if err = m.QMP(ctx, "screendump", dumpArgs{Filename: tmp.Name()}, nil); err == nil {
+			err = ppmFileToPNG(tmp.Name())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("machine %s: screenshot: %w", m.cfg.Name, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), abs); err != nil {
+		return fmt.Errorf("machine %s: screenshot: %w", m.cfg.Name, err)
+	}
+	return nil
+}
+
+// ppmFileToPNG rewrites a binary PPM (P6, maxval 255) file as PNG.
+func ppmFileToPNG(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	img, err := decodePPM(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("reading qemu's PPM screendump: %w", err)
+	}
+	var out bytes.Buffer
+	if err := png.Encode(&out, img); err != nil {
+		return err
+	}
+	return os.WriteFile(path, out.Bytes(), 0o644)
+}
+
+func decodePPM(r io.Reader) (image.Image, error) {
+	br := bufio.NewReader(r)
+	var fields []int
+	magic, err := ppmToken(br)
+	if err != nil {
+		return nil, err
+	}
+	if magic != "P6" {
+		return nil, fmt.Errorf("not a binary PPM (magic %q)", magic)
+	}
+	for len(fields) < 3 {
+		tok, err := ppmToken(br)
+		if err != nil {
+			return nil, err
+		}
+		n, err := strconv.Atoi(tok)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad PPM header field %q", tok)
+		}
+		fields = append(fields, n)
+	}
+	w, h, maxval := fields[0], fields[1], fields[2]
+	if maxval != 255 {
+		return nil, fmt.Errorf("PPM maxval %d is not supported", maxval)
+	}
+	pix := make([]byte, w*h*3)
+	if _, err := io.ReadFull(br, pix); err != nil {
+		return nil, fmt.Errorf("PPM pixels: %w", err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < w*h; i++ {
+		img.Set(i%w, i/w, color.RGBA{pix[3*i], pix[3*i+1], pix[3*i+2], 255})
+	}
+	return img, nil
+}
+
+// ppmToken reads one whitespace-separated header token (skipping comments)
+// and the single whitespace byte after it.
+func ppmToken(br *bufio.Reader) (string, error) {
+	var tok []byte
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return "", fmt.Errorf("PPM header: %w", err)
+		}
+		switch {
+		case b == '#' && len(tok) == 0:
+			if _, err := br.ReadString('\n'); err != nil {
+				return "", fmt.Errorf("PPM header: %w", err)
+			}
+		case b == ' ' || b == '\t' || b == '\n' || b == '\r':
+			if len(tok) > 0 {
+				return string(tok), nil
+			}
+		default:
+			tok = append(tok, b)
+		}
+	}
+}
+
+// SendKey presses a key combination on the guest's keyboard, in QEMU's
+// sendkey syntax ("ctrl-alt-delete", "ret", "shift-a"). A single character
+// is translated to its key ("A" is shift-a, "\n" is ret), as in nixpkgs.
+func (m *Machine) SendKey(ctx context.Context, key string) error {
+	return m.hmp(ctx, "sendkey "+KeyFor(key))
+}
+
+// SendChars types chars on the guest's keyboard, one key at a time with
+// delay between them (nixpkgs uses 10 ms).
+func (m *Machine) SendChars(ctx context.Context, chars string, delay time.Duration) error {
+	for _, c := range chars {
+		if err := m.SendKey(ctx, string(c)); err != nil {
+			return err
+		}
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// ForwardPort forwards TCP port hostPort on the host's loopback and other
+// addresses to guestPort in the guest, through the user-mode network.
+func (m *Machine) ForwardPort(ctx context.Context, hostPort, guestPort int) error {
+	return m.hmp(ctx, fmt.Sprintf("hostfwd_add %s tcp::%d-:%d", qemu.UserNetdev, hostPort, guestPort))
+}
+
+// SetLinks sets the link state of every VLAN NIC: down unplugs the machine
+// from the other machines (block), up plugs it back in (unblock). The
+// user-mode NIC is left alone.
+func (m *Machine) SetLinks(ctx context.Context, up bool) error {
+	type linkArgs struct {
+		Name string `json:"name"`
+		Up   bool   `json:"up"`
+	}
+	for _, n := range m.cfg.NICs {
+		if err := m.QMP(ctx, "set_link", linkArgs{Name: qemu.VLANNIC(n.VLAN), Up: up}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,409 @@
+// Package pybridgetest provides a machine for tests of the Python bridge and
+// the runner that needs no VM: its "guest" is a local bash.
+//
+// Machine implements pybridge.Machine (and Close/NICSocket, like
+// machine.Machine) with the same semantics where they can be had locally:
+// commands run in `bash -c` with `set -euo pipefail`, stdin from /dev/null
+// and stdout captured through a file (a background process does not hang
+// the call), a timeout kills the command's process group and returns 124,
+// stderr goes to the "serial console", Execute starts a stopped machine,
+// and copies go through the host file system. Monitor commands, keys, port
+// forwards and link changes are recorded for tests to inspect.
+package pybridgetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Machine is a fake machine backed by a local bash.
+type Machine struct {
+	name string
+	dir  string   // working directory of commands
+	env  []string // added to the commands' environment
+
+	mu       sync.Mutex
+	up       bool
+	closed   bool
+	starts   int
+	console  bytes.Buffer
+	monitor  []string
+	keys     []string
+	forwards [][2]int
+	linksUp  bool
+	stopped  chan struct{} // closed when the machine stops
+	sink     io.Writer     // also receives the console, like machine.Config.Console
+}
+
+// New returns a stopped machine whose commands run in dir with env added
+// to their environment.
+func New(name, dir string, env ...string) *Machine {
+	return &Machine{name: name, dir: dir, env: env, linksUp: true, stopped: closedChan()}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// SetConsole makes w receive everything printed on the console from now
+// on, like machine.Config.Console.
+func (m *Machine) SetConsole(w io.Writer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sink = w
+}
+
+// Name returns the machine's name.
+func (m *Machine) Name() string { return m.name }
+
+// Start "boots" the machine: it is up at once and its console says so.
+func (m *Machine) Start(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("machine %s: closed", m.name)
+	}
+	if m.up {
+		return nil
+	}
+	m.up = true
+	m.starts++
+	m.stopped = make(chan struct{})
+	m.console.Reset()
+	m.appendConsoleLocked(fmt.Sprintf("boot %d of %s\r\nSpawning backdoor root shell...\r\n", m.starts, m.name))
+	return nil
+}
+
+// Starts returns how many times the machine was started.
+func (m *Machine) Starts() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.starts
+}
+
+// WaitForShell starts the machine if needed.
+func (m *Machine) WaitForShell(ctx context.Context) error { return m.Start(ctx) }
+
+// IsUp reports whether the machine runs.
+func (m *Machine) IsUp() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.up
+}
+
+// Execute runs command in a local bash (starting the machine first). The
+// command "poweroff" stops the machine.
+func (m *Machine) Execute(ctx context.Context, command string, timeout time.Duration) (int, []byte, error) {
+	if err := m.Start(ctx); err != nil {
+		return 0, nil, err
+	}
+	if strings.TrimSpace(command) == "poweroff" {
+		m.stop("powered off")
+		return 0, nil, nil
+	}
+	out, err := os.CreateTemp("", "pybridgetest-out-")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	var stderr bytes.Buffer
+	cmd := exec.Command("bash", "--norc", "-c", "set -euo pipefail; "+command)
+	cmd.Dir = m.dir
+	cmd.Env = append(os.Environ(), m.env...)
+	cmd.Stdout = out
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 100 * time.Millisecond // a background child may keep stderr open
+	if err := cmd.Start(); err != nil {
+		return 0, nil, fmt.Errorf("machine %s: %w", m.name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	status := 0
+	select {
+	case err = <-done:
+	case <-timer:
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		status = 124
+		err = nil
+	case <-ctx.Done():
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return 0, nil, fmt.Errorf("machine %s: running %q: %w", m.name, command, ctx.Err())
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		status = exit.ExitCode()
+		if status < 0 {
+			status = 128 + int(exit.Sys().(syscall.WaitStatus).Signal())
+		}
+	case errors.Is(err, exec.ErrWaitDelay):
+	default:
+		return 0, nil, fmt.Errorf("machine %s: running %q: %w", m.name, command, err)
+	}
+	if stderr.Len() > 0 {
+		m.AppendConsole(stderr.String())
+	}
+	stdout, err := os.ReadFile(out.Name())
+	if err != nil {
+		return 0, nil, err
+	}
+	return status, stdout, nil
+}
+
+func (m *Machine) stop(why string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.up {
+		m.up = false
+		m.appendConsoleLocked(why + "\n")
+		close(m.stopped)
+	}
+}
+
+// Shutdown stops the machine.
+func (m *Machine) Shutdown(ctx context.Context) error {
+	m.stop("powered off")
+	return nil
+}
+
+// Reboot logs a reboot on the console; the machine stays up.
+func (m *Machine) Reboot(ctx context.Context) error {
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	m.AppendConsole("reboot: Restarting system\nSpawning backdoor root shell...\n")
+	return nil
+}
+
+// Crash stops the machine at once.
+func (m *Machine) Crash(ctx context.Context) error {
+	m.stop("crashed")
+	return nil
+}
+
+// WaitForShutdown waits until the machine is stopped.
+func (m *Machine) WaitForShutdown(ctx context.Context) error {
+	m.mu.Lock()
+	stopped := m.stopped
+	m.mu.Unlock()
+	select {
+	case <-stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("machine %s: waiting for shutdown: %w", m.name, ctx.Err())
+	}
+}
+
+// AppendConsole adds text to the serial console.
+func (m *Machine) AppendConsole(text string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.appendConsoleLocked(text)
+}
+
+func (m *Machine) appendConsoleLocked(text string) {
+	m.console.WriteString(text)
+	if m.sink != nil {
+		_, _ = io.WriteString(m.sink, text)
+	}
+}
+
+// ConsoleLog returns the console since the last start.
+func (m *Machine) ConsoleLog() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.console.String()
+}
+
+// Screenshot writes a small PNG.
+func (m *Machine) Screenshot(ctx context.Context, path string) error {
+	img := image.NewRGBA(image.Rect(0, 0, 4, 3))
+	img.Set(1, 1, color.White)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// SendMonitorCommand records command; "info status" answers like QEMU.
+func (m *Machine) SendMonitorCommand(ctx context.Context, command string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.monitor = append(m.monitor, command)
+	if command == "info status" {
+		if m.up {
+			return "VM status: running\r\n", nil
+		}
+		return "VM status: shutdown\r\n", nil
+	}
+	return "", nil
+}
+
+// Monitor returns the monitor commands received.
+func (m *Machine) Monitor() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.monitor...)
+}
+
+// SendKey records key.
+func (m *Machine) SendKey(ctx context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys = append(m.keys, key)
+	return nil
+}
+
+// Keys returns the keys pressed.
+func (m *Machine) Keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.keys...)
+}
+
+// SendConsole echoes chars to the console, like a terminal would.
+func (m *Machine) SendConsole(ctx context.Context, chars string) error {
+	m.AppendConsole(chars)
+	return nil
+}
+
+// ForwardPort records the forward.
+func (m *Machine) ForwardPort(ctx context.Context, hostPort, guestPort int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forwards = append(m.forwards, [2]int{hostPort, guestPort})
+	return nil
+}
+
+// Forwards returns the port forwards asked for.
+func (m *Machine) Forwards() [][2]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([][2]int(nil), m.forwards...)
+}
+
+// CopyFromHost copies src to dst (both host paths here).
+func (m *Machine) CopyFromHost(ctx context.Context, src, dst string) error {
+	if !filepath.IsAbs(dst) {
+		return fmt.Errorf("machine %s: copying %s to %s: the guest path must be absolute", m.name, src, dst)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-a", "--", src, dst).CombinedOutput(); err != nil {
+		return fmt.Errorf("machine %s: copying %s to %s: %w: %s", m.name, src, dst, err, out)
+	}
+	return nil
+}
+
+// CopyFromMachine copies src into dstDir.
+func (m *Machine) CopyFromMachine(ctx context.Context, src, dstDir string) error {
+	if err := os.MkdirAll(dstDir, 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-a", "--", src, dstDir+"/").CombinedOutput(); err != nil {
+		return fmt.Errorf("machine %s: copying %s to %s: %w: %s", m.name, src, dstDir, err, out)
+	}
+	return nil
+}
+
+// SetLinks records the link state.
+func (m *Machine) SetLinks(ctx context.Context, up bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.linksUp = up
+	return nil
+}
+
+// LinksUp reports the link state.
+func (m *Machine) LinksUp() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.linksUp
+}
+
+// NICSocket returns a socket path for vlan (nothing listens on it).
+func (m *Machine) NICSocket(vlan int) string {
+	return filepath.Join(m.dir, fmt.Sprintf("%s.vlan%d", m.name, vlan))
+}
+
+// Close stops the machine for good.
+func (m *Machine) Close() error {
+	m.stop("closed")
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	return nil
+}
+
+// Closed reports whether Close was called.
+func (m *Machine) Closed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// VLAN is a fake VLAN switch that records partitions.
+type VLAN struct {
+	id     int
+	mu     sync.Mutex
+	groups [][]string
+}
+
+// NewVLAN returns VLAN id.
+func NewVLAN(id int) *VLAN { return &VLAN{id: id} }
+
+// ID returns the VLAN number.
+func (v *VLAN) ID() int { return v.id }
+
+// SetPartition records groups.
+func (v *VLAN) SetPartition(groups [][]string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.groups = groups
+	return nil
+}
+
+// Heal clears the partition.
+func (v *VLAN) Heal() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.groups = nil
+}
+
+// Partition returns the current partition (nil when healed).
+func (v *VLAN) Partition() [][]string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.groups
+}

@@ -1,0 +1,237 @@
+package qemu
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Accelerators.
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "tcg"
+)
+
+// Device and netdev identifiers the command line assigns, for QMP and HMP
+// commands that name them.
+const (
+	// UserNetdev is the id of the user-mode (NAT) netdev, the one HMP
+	// hostfwd_add takes.
+	UserNetdev = "user0"
+	// UserNIC is the id of the NIC on the user-mode network.
+	UserNIC = "nic-user"
+	// StoreTag is the 9p mount tag of the Nix store share.
+	StoreTag = "nix-store"
+)
+
+// VLANNIC returns the device id of the NIC on vlan, the name QMP set_link
+// takes.
+func VLANNIC(vlan int) string { return "nic-vlan" + strconv.Itoa(vlan) }
+
+// VLANNetdev returns the netdev id of the NIC on vlan.
+func VLANNetdev(vlan int) string { return "vlan" + strconv.Itoa(vlan) }
+
+// Share is a host directory exported to the guest over 9p (virtio).
+type Share struct {
+	Tag      string // 9p mount tag
+	Path     string // host directory
+	ReadOnly bool
+}
+
+// NIC is a network card on a VLAN: a dgram netdev between a unix socket of
+// its own (Socket, which QEMU binds) and the VLAN switch (SwitchSocket).
+type NIC struct {
+	VLAN         int
+	MAC          string
+	Socket       string
+	SwitchSocket string
+}
+
+// Config is everything that makes the command line of one machine. Paths
+// should be absolute: QEMU runs in a directory of its own choosing.
+type Config struct {
+	// Name names the guest (-name); it shows in ps and QEMU's messages.
+	Name string
+	// System is the Nix system of the guest, "x86_64-linux" (the default)
+	// or "aarch64-linux".
+	System string
+	// MemoryMiB and CPUs size the guest; zero means 1024 and 1.
+	MemoryMiB int
+	CPUs      int
+	// CPU is the -cpu model; empty means "host" under KVM and QEMU's
+	// default model under TCG ("max" measured ~1.1x slower; images that
+	// need x86-64-v2 or newer ask for it here).
+	CPU string
+
+	// Kernel and Initrd boot the guest directly (-kernel, -initrd) with the
+	// command line KernelParams followed by ExtraKernelParams. Without a
+	// kernel the guest boots from its disk through the firmware.
+	Kernel            string
+	Initrd            string
+	KernelParams      []string
+	ExtraKernelParams []string
+
+	// Disk is the machine's disk (its private overlay), DiskFormat its
+	// format ("qcow2" when empty). It is opened with cache=unsafe: the
+	// disk lives as long as the run and flushes are not worth their cost.
+	Disk       string
+	DiskFormat string
+
+	// QMPSocket is the unix socket QEMU listens on for QMP.
+	QMPSocket string
+	// ShellSocket is a unix socket the caller listens on; QEMU connects to
+	// it and joins it to the guest's virtconsole (/dev/hvc0).
+	ShellSocket string
+	// SerialSocket is a unix socket the caller listens on; QEMU connects to
+	// it and joins it to the guest's first serial port (ttyS0).
+	SerialSocket string
+
+	// Shares are exported over 9p; the Nix store is a share with StoreTag.
+	Shares []Share
+	// NICs are the machine's VLAN network cards, after the user-mode NIC
+	// (MAC UserMAC) that every machine has.
+	NICs []NIC
+
+	// ExtraArgs are appended verbatim.
+	ExtraArgs []string
+}
+
+// UserMAC is the MAC address of the user-mode NIC (the guest configures DHCP
+// on it).
+const UserMAC = "52:54:00:12:34:56"
+
+// opts renders a QEMU option list: key=value pairs joined by commas, with
+// commas in values doubled as QEMU's option parser wants.
+func opts(first string, kv ...string) string {
+	parts := []string{first}
+	for i := 0; i+1 < len(kv); i += 2 {
+		parts = append(parts, kv[i]+"="+strings.ReplaceAll(kv[i+1], ",", ",,"))
+	}
+	return strings.Join(parts, ",")
+}
+
+// Cmdline returns QEMU's arguments (without the binary) for cfg on host.
+// It is pure: it neither checks that files exist nor touches the host.
+func Cmdline(cfg Config, host Host) []string {
+	arm := cfg.System == "aarch64-linux"
+	mem := cfg.MemoryMiB
+	if mem <= 0 {
+		mem = 1024
+	}
+	cpus := cfg.CPUs
+	if cpus <= 0 {
+		cpus = 1
+	}
+	accel := host.Accel
+	if accel == "" {
+		accel = AccelTCG
+	}
+
+	var a []string
+	add := func(args ...string) { a = append(a, args...) }
+
+	if cfg.Name != "" {
+		add("-name", "guest="+strings.ReplaceAll(cfg.Name, ",", ",,"))
+	}
+	add("-nodefaults", "-no-user-config")
+	if arm {
+		add("-machine", "virt")
+	} else {
+		add("-machine", "q35")
+	}
+	add("-accel", accel)
+	switch {
+	case cfg.CPU != "":
+		add("-cpu", cfg.CPU)
+	case accel == AccelKVM:
+		add("-cpu", "host")
+	case arm:
+		add("-cpu", "max") // virt has no usable default CPU model
+	}
+	add("-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus))
+	add("-rtc", "base=utc")
+	add("-display", "none")
+	if arm {
+		add("-device", "virtio-gpu-pci")
+	} else {
+		add("-vga", "std") // needed by screendump
+	}
+
+	if cfg.Kernel != "" {
+		add("-kernel", cfg.Kernel)
+		if cfg.Initrd != "" {
+			add("-initrd", cfg.Initrd)
+		}
+		params := append(append([]string(nil), cfg.KernelParams...), cfg.ExtraKernelParams...)
+		if len(params) > 0 {
+			add("-append", strings.Join(params, " "))
+		}
+	}
+
+	if cfg.Disk != "" {
+		format := cfg.DiskFormat
+		if format == "" {
+			format = "qcow2"
+		}
+		add("-drive", opts("if=none,id=disk0", "file", cfg.Disk, "format", format, "cache", "unsafe", "discard", "unmap"))
+		add("-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+	}
+
+	if cfg.QMPSocket != "" {
+		add("-chardev", opts("socket", "id", "qmp", "path", cfg.QMPSocket, "server", "on", "wait", "off"))
+		add("-mon", "chardev=qmp,mode=control")
+	}
+	if cfg.SerialSocket != "" {
+		add("-chardev", opts("socket", "id", "serial0", "path", cfg.SerialSocket))
+		add("-serial", "chardev:serial0")
+	}
+	if cfg.ShellSocket != "" {
+		add("-chardev", opts("socket", "id", "shell", "path", cfg.ShellSocket))
+		add("-device", "virtio-serial-pci,id=virtio-serial0")
+		add("-device", "virtconsole,chardev=shell,id=shell0")
+	}
+	add("-device", "virtio-rng-pci")
+
+	for _, s := range cfg.Shares {
+		kv := []string{"path", s.Path, "mount_tag", s.Tag, "security_model", "none"}
+		if s.ReadOnly {
+			kv = append(kv, "readonly", "on")
+		}
+		add("-virtfs", opts("local", kv...))
+	}
+
+	add("-netdev", "user,id="+UserNetdev)
+	add("-device", opts("virtio-net-pci", "netdev", UserNetdev, "mac", UserMAC, "id", UserNIC))
+	for _, n := range cfg.NICs {
+		add("-netdev", opts("dgram", "id", VLANNetdev(n.VLAN),
+			"local.type", "unix", "local.path", n.Socket,
+			"remote.type", "unix", "remote.path", n.SwitchSocket))
+		add("-device", opts("virtio-net-pci", "netdev", VLANNetdev(n.VLAN), "mac", n.MAC, "id", VLANNIC(n.VLAN)))
+	}
+
+	add(cfg.ExtraArgs...)
+	return a
+}
+
+// Quote renders args as one shell-safe line, for logs and for people who
+// want to rerun a machine by hand.
+func Quote(args []string) string {
+	out := make([]string, len(args))
+	for i, s := range args {
+		if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=/.,:@+%") == "" {
+			out[i] = s
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}
+
+// String describes the host in one line.
+func (h Host) String() string {
+	s := fmt.Sprintf("%s %s, accel %s", h.Binary, h.Version, h.Accel)
+	if h.KVMReason != "" {
+		s += " (" + h.KVMReason + ")"
+	}
+	return s
+}

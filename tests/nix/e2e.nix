@@ -1,0 +1,51 @@
+# End to end through the real lib/: the stand-in package set (host QEMU and
+# Python, the Go binaries built in the sandbox by the stand-in buildGoModule)
+# and a locally built debian/13 image in place of the one gen/ names, booted
+# under TCG (kvm = false) inside the Nix sandbox. Built by scripts/check-nix.sh.
+{
+  # `go env GOMODCACHE`
+  goModCache,
+  # a local debian/13 qcow2 (`distrotest-gen image build debian/13`)
+  image,
+  # host tools PATH for the stand-in (where `go` is)
+  hostPath ? null,
+}:
+let
+  gen = import ../../gen;
+  url = gen.debian.releases."13".images.x86_64-linux.url;
+  pkgs = import ./stand-in.nix (
+    {
+      inherit goModCache;
+      localImages.${url} = image;
+    }
+    // (if hostPath == null then { } else { inherit hostPath; })
+  );
+  distrotest = import ../../lib { inherit pkgs; };
+
+  data = pkgs.runCommand "distrotest-e2e-data" { } ''
+    mkdir -p "$out"
+    echo "hello from the host" > "$out/hello.txt"
+  '';
+  marker = pkgs.writeText "distrotest-e2e-marker" "visible in the guest store";
+in
+distrotest.debian."13" {
+  name = "e2e";
+  kvm = false;
+  sharedDirs.data = {
+    source = data;
+    target = "/mnt/data";
+  };
+  extraPathsToRegister = [ marker ];
+  testScript = ''
+    start_all()
+    t.assertEqual(vm.succeed("cat /mnt/data/hello.txt").strip(), "hello from the host")
+    t.assertEqual(vm.succeed("cat ${marker}"), "visible in the guest store")
+    vm.succeed("mountpoint -q /nix/store")
+    vm.succeed("hostname | grep -qx vm")
+    status, out = vm.execute("echo out; exit 5")
+    t.assertEqual((status, out), (5, "out\n"))
+  '';
+}
+// {
+  inherit pkgs distrotest;
+}

@@ -1,0 +1,602 @@
+# Evaluation tests of lib/ and flake.nix against the stand-in package set.
+#
+#   checks: name → true, or a string saying what is wrong
+#   errors: name → { expect = "substring of the error"; value = <throws>; }
+#
+# scripts/check-nix.sh evaluates `checks` in one go and each `errors.<name>`
+# on its own (an error message can only be read from nix's stderr).
+{ repo ? ../.. }:
+let
+  standIn = system: import ./stand-in.nix {
+    inherit system;
+    anyImage = ./gen-fixture.nix; # any small file: nothing here is built
+    goModCache = "/nonexistent";
+  };
+  pkgs = standIn "x86_64-linux";
+  pkgsArm = standIn "aarch64-linux";
+  gen = import ./gen-fixture.nix;
+  d = import (repo + "/lib") { inherit pkgs gen; };
+  dArm = import (repo + "/lib") {
+    pkgs = pkgsArm;
+    inherit gen;
+  };
+
+  script = ''vm.succeed("true")'';
+  t = d.debian."13" { testScript = script; };
+  names = builtins.attrNames;
+
+  expectEq =
+    what: want: got:
+    if want == got then true else "${what}: want ${builtins.toJSON want}, got ${builtins.toJSON got}";
+
+  share = pkgs.runCommand "share" { } "mkdir $out";
+  full = d.debian."13" {
+    name = "full";
+    testScript = script;
+    sharedDirs = {
+      drv = {
+        source = share;
+        target = "/mnt/drv";
+      };
+      str = {
+        source = "/srv/data";
+        target = "/mnt/str";
+      };
+    };
+    diskSize = "10G";
+    memorySize = 2048;
+    cpus = 4;
+    extraPathsToRegister = [ share ];
+    kvm = false;
+  };
+  fullMachine = builtins.head full.sandboxed.config.machines;
+
+  multi = d.makeTest {
+    name = "net";
+    nodes = {
+      server = {
+        distro = "ubuntu";
+        version = "24_04"; # nix-vm-test's spelling of "24.04"
+        vlans = [
+          2
+          1
+        ];
+      };
+      client = {
+        distro = "debian";
+        version = "13";
+        vlans = [ 3 ];
+      };
+    };
+    testScript = "start_all()";
+  };
+
+  # flake.nix with a fake nixpkgs input made of the stand-in
+  flake = import (repo + "/flake.nix");
+  fakeNixpkgs = {
+    lib = pkgs.lib;
+    legacyPackages = {
+      x86_64-linux = pkgs;
+      aarch64-linux = pkgsArm;
+    };
+  };
+  outputs = flake.outputs {
+    self = outputs // {
+      outPath = repo;
+    };
+    nixpkgs = fakeNixpkgs;
+  };
+
+  overlaid =
+    let
+      prev = pkgs // {
+        testers = {
+          runNixOSTest = "kept";
+          nonNixOSDistros.other = "kept";
+        };
+      };
+      final = prev // outputs.overlays.default final prev;
+    in
+    final.testers;
+
+  bad = args: (d.debian."13" args).sandboxed.drvPath;
+  badNode = node: (d.makeTest {
+    name = "t";
+    nodes.server = node;
+    testScript = "";
+  }).sandboxed.drvPath;
+  node = {
+    distro = "debian";
+    version = "13";
+  };
+in
+{
+  checks = {
+    single-attrs = expectEq "single-machine attributes" [
+      "driver"
+      "driverInteractive"
+      "image"
+      "sandboxed"
+    ] (names t);
+    maketest-attrs = expectEq "makeTest attributes" [
+      "driver"
+      "driverInteractive"
+      "sandboxed"
+    ] (names multi);
+    lib-attrs = expectEq "lib.<system> attributes" [
+      "debian"
+      "makeTest"
+      "ubuntu"
+    ] (names d);
+    images-x86 = expectEq "debian images on x86_64-linux (11 unsupported, 12 arm only)" [ "13" ] (
+      names d.debian.images
+    );
+    images-arm = expectEq "debian images on aarch64-linux" [
+      "12"
+      "13"
+    ] (names dArm.debian.images);
+    version-alias = expectEq "ubuntu.\"24_04\" (nix-vm-test spelling) is ubuntu.\"24.04\"" "distrotest-ubuntu-24.04-vm-test" (d.ubuntu."24_04" { testScript = ""; }).sandboxed.name;
+    ubuntu-attrs = expectEq "lib.<system>.ubuntu attributes" [
+      "24.04"
+      "24_04"
+      "images"
+    ] (names d.ubuntu);
+    distro-attrs = expectEq "lib.<system>.debian attributes" [
+      "13"
+      "images"
+    ] (names d.debian);
+    ubuntu-arm-empty = expectEq "ubuntu on aarch64-linux has no images" [ "images" ] (
+      names dArm.ubuntu
+    );
+    image-is-prepared = expectEq "image" "distrotest-debian-13-prepared" t.image.name;
+    base-image-name = expectEq "base image name" "distrotest-image-debian-13-x86_64-linux.qcow2" (
+      builtins.substring 33 (-1) (baseNameOf (toString d.debian.images."13"))
+    );
+    sandboxed-name = expectEq "sandboxed name" "distrotest-debian-13-vm-test" t.sandboxed.name;
+    named = expectEq "sandboxed name with name" "distrotest-debian-13-full" full.sandboxed.name;
+    driver-name = expectEq "driver name" "distrotest-debian-13-vm-test-driver" t.driver.name;
+    interactive-name =
+      expectEq "driverInteractive name" "distrotest-debian-13-vm-test-driver-interactive"
+        t.driverInteractive.name;
+    main-program = expectEq "driver mainProgram" "test-driver" t.driver.meta.mainProgram;
+    features-default = expectEq "requiredSystemFeatures" [
+      "kvm"
+      "nixos-test"
+    ] t.sandboxed.requiredSystemFeatures;
+    features-tcg = expectEq "requiredSystemFeatures with kvm = false" [
+      "nixos-test"
+    ] full.sandboxed.requiredSystemFeatures;
+    accel-default = expectEq "accel" "auto" t.sandboxed.config.accel;
+    accel-tcg = expectEq "accel with kvm = false" "tcg" full.sandboxed.config.accel;
+    config-top = expectEq "driver.json keys" [
+      "accel"
+      "global_timeout"
+      "machines"
+      "name"
+      "test_script"
+      "version"
+      "vlans"
+    ] (names t.sandboxed.config);
+    config-machine = expectEq "driver.json machine" {
+      name = "vm";
+      image = "${full.image}";
+      memory_size = 2048;
+      cpus = 4;
+      disk_size = 10240;
+      vlans = [ 1 ];
+      shared_dirs = {
+        drv = {
+          source = "${share}";
+          target = "/mnt/drv";
+        };
+        str = {
+          source = "/srv/data";
+          target = "/mnt/str";
+        };
+      };
+      nix_store = builtins.storeDir;
+      extra_paths_to_register = [ "${share}" ];
+    } fullMachine;
+    config-name = expectEq "driver.json name" "debian-13-full" full.sandboxed.config.name;
+    config-file = expectEq "driver.json file is the config" full.sandboxed.config (
+      builtins.fromJSON (builtins.unsafeDiscardStringContext full.sandboxed.driverConfig.text)
+    );
+    disk-size-units = expectEq "diskSize to MiB" [ 8192 512 1024 1 300 ] (
+      map (
+        size:
+        (builtins.head
+          (d.debian."13" {
+            testScript = "";
+            diskSize = size;
+          }).sandboxed.config.machines
+        ).disk_size
+      ) [ "8G" "512M" "1048576K" "1048576" 300 ]
+    );
+    null-defaults =
+      expectEq "memorySize/cpus = null mean the defaults (nix-vm-test)"
+        {
+          memory_size = 1024;
+          cpus = 2;
+        }
+        (
+          let
+            m = builtins.head
+              (d.debian."13" {
+                testScript = "";
+                memorySize = null;
+                cpus = null;
+              }).sandboxed.config.machines;
+          in
+          {
+            inherit (m) memory_size cpus;
+          }
+        );
+    path-source =
+      let
+        m = builtins.head
+          (d.debian."13" {
+            testScript = "";
+            sharedDirs.p = {
+              source = ./.;
+              target = "/mnt/p";
+            };
+          }).sandboxed.config.machines;
+      in
+      if builtins.substring 0 11 m.shared_dirs.p.source == "/nix/store/" then
+        true
+      else
+        "a path source must be copied to the store, got ${m.shared_dirs.p.source}";
+    multi-name = expectEq "mixed-distro name" "distrotest-debian-13+ubuntu-24.04-net" multi.sandboxed.name;
+    multi-machines = expectEq "machines sorted by name" [
+      "client"
+      "server"
+    ] (map (m: m.name) multi.sandboxed.config.machines);
+    multi-vlans = expectEq "vlans: union, sorted" [
+      1
+      2
+      3
+    ] multi.sandboxed.config.vlans;
+    multi-images = expectEq "each node boots its own distro's prepared image" [
+      "${t.image}"
+      "${(d.ubuntu."24.04" { testScript = ""; }).image}"
+    ] (map (m: m.image) multi.sandboxed.config.machines);
+    multi-node-vlans = expectEq "node vlans kept as given" [
+      2
+      1
+    ] (builtins.elemAt multi.sandboxed.config.machines 1).vlans;
+    timeout = expectEq "globalTimeout"
+      60
+      (d.makeTest {
+        name = "x";
+        nodes.a = node;
+        testScript = "";
+        globalTimeout = 60;
+      }).sandboxed.config.global_timeout;
+    ocr-off = expectEq "no tesseract by default" false (
+      builtins.any (p: p.name == "stand-in-tesseract") t.sandboxed.nativeBuildInputs
+    );
+    ocr-on = expectEq "tesseract with enableOCR" true (
+      builtins.any (p: p.name == "stand-in-tesseract")
+        (d.makeTest {
+          name = "x";
+          nodes.a = node;
+          testScript = "";
+          enableOCR = true;
+        }).sandboxed.nativeBuildInputs
+    );
+    passthru = expectEq "sandboxed passthru drivers" "distrotest-debian-13-vm-test-driver" t.sandboxed.driver.name;
+
+    flake-systems = expectEq "flake lib systems" [
+      "aarch64-linux"
+      "x86_64-linux"
+    ] (names outputs.lib);
+    flake-packages = expectEq "flake packages" [
+      "default"
+      "distrotest"
+      "distrotest-gen"
+    ] (names outputs.packages.x86_64-linux);
+    flake-default = expectEq "packages.default" "distrotest-0.1.0" outputs.packages.x86_64-linux.default.name;
+    flake-gen-name = expectEq "distrotest-gen name" "distrotest-gen-0.1.0" outputs.packages.aarch64-linux.distrotest-gen.name;
+    flake-lib-makeTest = expectEq "flake lib has makeTest" true (outputs.lib.x86_64-linux ? makeTest);
+    flake-check-names =
+      let
+        bad = builtins.filter (n: outputs.checks.x86_64-linux.${n}.name != n) (
+          names outputs.checks.x86_64-linux
+        );
+      in
+      if bad == [ ] then true else "checks whose name is not their derivation's: ${toString bad}";
+    flake-checks-instantiate =
+      let
+        drvs = builtins.concatMap (
+          system: map (n: outputs.checks.${system}.${n}.drvPath) (names outputs.checks.${system})
+        ) (names outputs.checks);
+      in
+      if builtins.all builtins.isString drvs && drvs != [ ] then
+        true
+      else
+        "some flake checks do not instantiate";
+    flake-checks-both-systems = expectEq "checks for both systems" [
+      "aarch64-linux"
+      "x86_64-linux"
+    ] (names outputs.checks);
+    overlay = expectEq "overlay: nonNixOSDistros.debian.\"13\" is the library" "distrotest-debian-13-vm-test" (overlaid.nonNixOSDistros.debian."13" { testScript = ""; }).sandboxed.name;
+    overlay-keeps = expectEq "overlay keeps other testers" [ "kept" "kept" ] [
+      overlaid.runNixOSTest
+      overlaid.nonNixOSDistros.other
+    ];
+    package-sources-differ =
+      let
+        p = outputs.packages.x86_64-linux;
+      in
+      if p.distrotest.src != p.distrotest-gen.src then true else "both binaries have the same source";
+    vendor-shared = expectEq "one vendor hash for both binaries"
+      outputs.packages.x86_64-linux.distrotest.goModules.outputHash
+      outputs.packages.x86_64-linux.distrotest-gen.goModules.outputHash;
+  };
+
+  errors = {
+    unknown-argument = {
+      expect = "distrotest debian.\"13\": unknown argument `memSize`; accepted arguments: `testScript` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `kvm`, `memorySize`, `name`, `sharedDirs`";
+      value = bad {
+        testScript = "";
+        memSize = 1;
+      };
+    };
+    missing-testScript = {
+      expect = "distrotest debian.\"13\": missing required argument `testScript`";
+      value = bad { };
+    };
+    not-a-set = {
+      expect = "expected an attribute set of arguments, got the string \"vm.succeed()\"";
+      value = (d.debian."13" "vm.succeed()").sandboxed.drvPath;
+    };
+    testScript-type = {
+      expect = "`testScript` must be a string (the Python test script), got the integer 1";
+      value = bad { testScript = 1; };
+    };
+    memorySize-type = {
+      expect = "memorySize must be a positive integer (MiB), got the string \"1G\"";
+      value = bad {
+        testScript = "";
+        memorySize = "1G";
+      };
+    };
+    memorySize-zero = {
+      expect = "memorySize must be a positive integer (MiB), got the integer 0";
+      value = bad {
+        testScript = "";
+        memorySize = 0;
+      };
+    };
+    cpus-zero = {
+      expect = "cpus must be a positive integer, got the integer 0";
+      value = bad {
+        testScript = "";
+        cpus = 0;
+      };
+    };
+    diskSize-relative = {
+      expect = "diskSize \"+2G\": relative sizes are not supported yet (the runner grows the disk to a total size); give the total, e.g. \"8G\"";
+      value = bad {
+        testScript = "";
+        diskSize = "+2G";
+      };
+    };
+    diskSize-fraction = {
+      expect = "diskSize \"1536K\" is not a whole number of MiB";
+      value = bad {
+        testScript = "";
+        diskSize = "1536K";
+      };
+    };
+    diskSize = {
+      expect = "diskSize must be null, a size such as \"8G\" or \"512M\", or MiB as an integer, got the string \"big\"";
+      value = bad {
+        testScript = "";
+        diskSize = "big";
+      };
+    };
+    kvm-type = {
+      expect = "`kvm` must be true or false, got the string \"yes\"";
+      value = bad {
+        testScript = "";
+        kvm = "yes";
+      };
+    };
+    name-chars = {
+      expect = "`name` must be a string of letters, digits and + - . _ ? = (not starting with a dot), got the string \"my test\"";
+      value = bad {
+        testScript = "";
+        name = "my test";
+      };
+    };
+    extraPaths-type = {
+      expect = "extraPathsToRegister must be a list of store paths or derivations, got the string \"/nix/store/x\"";
+      value = bad {
+        testScript = "";
+        extraPathsToRegister = "/nix/store/x";
+      };
+    };
+    sharedDirs-type = {
+      expect = "sharedDirs must be an attribute set of { source; target; } by tag, got a list";
+      value = bad {
+        testScript = "";
+        sharedDirs = [ ];
+      };
+    };
+    share-keys = {
+      expect = "sharedDirs.data must be an attribute set with exactly `source` and `target`, got the attributes `source`, `targt`";
+      value = bad {
+        testScript = "";
+        sharedDirs.data = {
+          source = "/a";
+          targt = "/b";
+        };
+      };
+    };
+    share-target-relative = {
+      expect = "sharedDirs.data.target must be an absolute guest path (not /) without spaces, commas, colons or quotes, got the string \"mnt\"";
+      value = bad {
+        testScript = "";
+        sharedDirs.data = {
+          source = "/a";
+          target = "mnt";
+        };
+      };
+    };
+    share-target-comma = {
+      expect = "sharedDirs.data.target must be an absolute guest path (not /) without spaces, commas, colons or quotes, got the string \"/mnt/a,b\"";
+      value = bad {
+        testScript = "";
+        sharedDirs.data = {
+          source = "/a";
+          target = "/mnt/a,b";
+        };
+      };
+    };
+    share-target-root = {
+      expect = "sharedDirs.data.target must be an absolute guest path (not /)";
+      value = bad {
+        testScript = "";
+        sharedDirs.data = {
+          source = "/a";
+          target = "/";
+        };
+      };
+    };
+    share-source-relative = {
+      expect = "sharedDirs.data.source must be absolute";
+      value = bad {
+        testScript = "";
+        sharedDirs.data = {
+          source = "data";
+          target = "/mnt";
+        };
+      };
+    };
+    share-source-type = {
+      expect = "sharedDirs.data.source must be a path, a derivation or an absolute path string, got the integer 3";
+      value = bad {
+        testScript = "";
+        sharedDirs.data = {
+          source = 3;
+          target = "/mnt";
+        };
+      };
+    };
+    share-tag = {
+      expect = "sharedDirs: the tag `my data` must be a letter then up to 30 letters, digits, '_' or '-'";
+      value = bad {
+        testScript = "";
+        sharedDirs."my data" = {
+          source = "/a";
+          target = "/mnt";
+        };
+      };
+    };
+    share-tag-reserved = {
+      expect = "(and not `nix-store`, which is reserved for the Nix store)";
+      value = bad {
+        testScript = "";
+        sharedDirs.nix-store = {
+          source = "/a";
+          target = "/mnt";
+        };
+      };
+    };
+    maketest-unknown = {
+      expect = "distrotest makeTest: unknown argument `node`; accepted arguments: `name` (required), `nodes` (required), `testScript` (required), `enableOCR`, `globalTimeout`, `kvm`";
+      value =
+        (d.makeTest {
+          name = "x";
+          node = { };
+          nodes = { };
+          testScript = "";
+        }).sandboxed.drvPath;
+    };
+    maketest-missing = {
+      expect = "distrotest makeTest: missing required arguments `nodes`, `testScript`";
+      value = (d.makeTest { name = "x"; }).sandboxed.drvPath;
+    };
+    maketest-no-nodes = {
+      expect = "`nodes` must be a non-empty attribute set of machines";
+      value =
+        (d.makeTest {
+          name = "x";
+          nodes = { };
+          testScript = "";
+        }).sandboxed.drvPath;
+    };
+    maketest-node-name = {
+      expect = "node name `1web` must start with a letter and contain only letters, digits, '-' and '_'";
+      value =
+        (d.makeTest {
+          name = "x";
+          nodes."1web" = node;
+          testScript = "";
+        }).sandboxed.drvPath;
+    };
+    maketest-timeout = {
+      expect = "`globalTimeout` must be a positive integer (seconds), got the integer -1";
+      value =
+        (d.makeTest {
+          name = "x";
+          nodes.a = node;
+          testScript = "";
+          globalTimeout = -1;
+        }).sandboxed.drvPath;
+    };
+    node-unknown = {
+      expect = "distrotest makeTest \"t\": nodes.server: unknown argument `memory`; accepted arguments: `distro` (required), `version` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `memorySize`, `sharedDirs`, `vlans`";
+      value = badNode (node // { memory = 1; });
+    };
+    node-missing-version = {
+      expect = "nodes.server: missing required argument `version`";
+      value = badNode { distro = "debian"; };
+    };
+    node-distro = {
+      expect = "nodes.server.distro: unknown distro \"arch\"; available on x86_64-linux: `debian`, `ubuntu`";
+      value = badNode (node // { distro = "arch"; });
+    };
+    node-version = {
+      expect = "nodes.server.version: debian has no supported release \"11\" with an image for x86_64-linux; available: `13`";
+      value = badNode (node // { version = "11"; });
+    };
+    node-version-type = {
+      expect = "nodes.server.version must be a string such as \"13\", got the integer 13";
+      value = badNode (node // { version = 13; });
+    };
+    node-vlans = {
+      expect = "nodes.server.vlans must be a list of integers from 1 to 254, got a list";
+      value = badNode (node // { vlans = [ 0 ]; });
+    };
+    node-vlans-twice = {
+      expect = "nodes.server.vlans lists a VLAN twice";
+      value = badNode (
+        node
+        // {
+          vlans = [
+            1
+            1
+          ];
+        }
+      );
+    };
+    node-memory = {
+      expect = "nodes.server.memorySize must be a positive integer (MiB), got the integer -5";
+      value = badNode (node // { memorySize = -5; });
+    };
+    node-share = {
+      expect = "nodes.server.sharedDirs.d.target must be an absolute guest path";
+      value = badNode (
+        node
+        // {
+          sharedDirs.d = {
+            source = "/a";
+            target = "x";
+          };
+        }
+      );
+    };
+  };
+}

@@ -1,0 +1,79 @@
+# The sandbox plumbing of lib/make-test.nix without the Go binaries: a fake
+# `distrotest` reads driver.json the way the runner does and checks that
+# everything it names is reachable where it runs (inside the Nix sandbox for
+# `sandboxed`, on the host for `driver`/`driverInteractive`), then writes a
+# report into --out-dir. scripts/check-nix.sh builds and runs these.
+{ system ? "x86_64-linux" }:
+let
+  pkgs = import ./stand-in.nix { inherit system; };
+
+  fakeRunner = pkgs.writeShellApplication {
+    name = "distrotest";
+    runtimeInputs = [ pkgs.python3 ];
+    text = ''
+      exec python3 ${./fake-runner.py} "$@"
+    '';
+  };
+
+  prepared =
+    pkgs.runCommand "distrotest-debian-13-prepared" { }
+      ''
+        mkdir -p "$out"
+        echo '{"version": 1, "distro": "debian", "release": "13"}' > "$out/manifest.json"
+        echo qcow2 > "$out/disk.qcow2"
+      '';
+
+  releases.debian."13" = {
+    release = { };
+    base = prepared;
+    inherit prepared;
+  };
+
+  tests = import ../../lib/make-test.nix {
+    inherit (pkgs)
+      lib
+      runCommand
+      writeText
+      writeShellApplication
+      qemu_test
+      qemu
+      python3
+      tesseract
+      ;
+    distrotest = fakeRunner;
+    inherit releases system;
+  };
+
+  share = pkgs.runCommand "distrotest-plumbing-share" { } ''
+    mkdir -p "$out"
+    echo "hello from the store" > "$out/hello.txt"
+  '';
+  registered = pkgs.writeText "distrotest-plumbing-registered" "registered";
+  hostDir = builtins.getEnv "DISTROTEST_PLUMBING_HOST_DIR";
+in
+tests.single "debian" "13" {
+  name = "plumbing";
+  kvm = false;
+  sharedDirs = {
+    store = {
+      source = share;
+      target = "/mnt/store";
+    };
+  }
+  // (
+    if hostDir != "" then
+      {
+        host = {
+          source = hostDir;
+          target = "/mnt/host";
+        };
+      }
+    else
+      { }
+  );
+  extraPathsToRegister = [ registered ];
+  testScript = ''
+    # read by the fake runner: a store path the script names must be visible
+    # ${share}
+  '';
+}
