@@ -10,6 +10,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"image/png"
@@ -341,4 +342,50 @@ func TestSIGTERM(t *testing.T) {
 	}
 	t.Logf("output:\n%s", buf.String())
 	assertNothingLeft(t, tmp)
+}
+
+// prepared returns the prepared Debian 13 image directory (built and
+// patched through the cache).
+func prepared(t *testing.T) string {
+	t.Helper()
+	bin := binaries(t)
+	out, err := exec.Command(filepath.Join(bin, "distrotest-gen"), "image", "prepare", "debian/13").Output()
+	if err != nil {
+		t.Fatalf("image prepare: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestVLAN boots four Debian machines on two VLANs from one prepared image
+// and runs tests/vm/vlan.py through a driver.json.
+func TestVLAN(t *testing.T) {
+	t.Parallel()
+	img := prepared(t)
+	type machine struct {
+		Name       string `json:"name"`
+		Image      string `json:"image"`
+		MemorySize int    `json:"memory_size"`
+		CPUs       int    `json:"cpus"`
+		VLANs      []int  `json:"vlans"`
+	}
+	cfg := map[string]any{
+		"version": 1, "name": "vlan", "test_script": script(t, "vlan.py"), "global_timeout": 1800,
+		"vlans": []int{1, 2},
+		"machines": []machine{
+			{"a", img, 512, 1, []int{1}}, {"b", img, 512, 1, []int{1, 2}},
+			{"c", img, 512, 1, []int{1}}, {"d", img, 512, 1, []int{2}},
+		},
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "driver.json")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, withTimeout(t, 30*time.Minute), "--config", p)
+	if res.exit != 0 {
+		t.Fatalf("vlan.py failed (exit %d)", res.exit)
+	}
 }

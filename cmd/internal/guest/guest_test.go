@@ -139,7 +139,6 @@ func TestSetupScript(t *testing.T) {
 	wantIP := `ip link set lo up
 ip link set ens2 up
 ip addr replace 10.0.2.15/24 dev ens2
-ip route replace default via 10.0.2.2 dev ens2
 ip link set ens3 up
 ip addr replace 192.168.1.2/24 dev ens3
 ip -6 addr replace 2001:db8:1::2/64 dev ens3 nodad
