@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Everything CI runs (`make test`, called by .ci/run). Prints a line per stage
+# and ends non-zero when any stage fails. VM tests always run here, under TCG
+# unless a KVM that really boots is found.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS=${GOFLAGS:--mod=mod}
+failed=()
+stage() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "=== stage: $name"
+  if "$@"; then
+    echo "=== stage: $name: ok ($((SECONDS - start)) s)"
+  else
+    echo "=== stage: $name: FAILED ($((SECONDS - start)) s)"
+    failed+=("$name")
+  fi
+}
+
+stage lint make -s lint
+stage generated go run ./cmd/distrotest-gen gen --check
+stage vendor-hash bash scripts/check-vendor-hash.sh
+stage build go build -o bin/ ./cmd/distrotest ./cmd/distrotest-gen
+# Base images are built once per machine (cached in ~/.cache/distrotest).
+stage images bash -c 'bin/distrotest-gen image build debian/13 >/dev/null & a=$!
+                      bin/distrotest-gen image build debian/12 >/dev/null; b=$?
+                      wait $a && [ $b -eq 0 ]'
+stage unit go test -count=1 ./...
+prepared=$(bin/distrotest-gen image prepare debian/13) || failed+=(prepare)
+stage vm env DISTROTEST_VM_TESTS=1 DISTROTEST_TEST_IMAGE="$prepared" go test -count=1 -timeout 50m -parallel 3 -v ./tests/e2e/ ./cmd/internal/machine/ ./cmd/internal/imagebuild/
+stage nix bash scripts/check-nix.sh
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED stages: ${failed[*]}"
+  exit 1
+fi
+echo "all stages passed"
