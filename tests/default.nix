@@ -102,12 +102,12 @@ let
           start_all()
           server.wait_for_unit("multi-user.target")
           client.wait_for_unit("multi-user.target")
-          client.succeed("ping -c 1 -W 5 server")
-          server.succeed("ping -c 1 -W 5 192.168.1.1")
+          client.wait_until_succeeds("ping -c 1 -W 2 server", timeout=120)
+          server.wait_until_succeeds("ping -c 1 -W 2 192.168.1.1", timeout=60)
           client.block()
           client.fail("ping -c 1 -W 2 server")
           client.unblock()
-          client.succeed("ping -c 1 -W 5 server")
+          client.wait_until_succeeds("ping -c 1 -W 2 server", timeout=60)
         '';
       }).sandboxed
     )

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,17 +17,40 @@ import (
 )
 
 func newImagePatchCommand() *cobra.Command {
-	var ref, out, system, dir string
+	var ref, out, system, dir, exportPlan string
 	var standalone bool
+	var rootPartition int
 	cmd := &cobra.Command{
 		Use:   "patch --distro DISTRO/RELEASE IMAGE -o DIR",
 		Short: "Prepare a qcow2 or raw image for distrotest offline (backdoor, mounts, network)",
-		Long: `Writes the guest assets into the image's ext4 root with go-diskfs (no VM, no root,
-no loop device) and writes DIR/{disk.qcow2,vmlinuz,initrd,manifest.json}.
-The input is never modified. disk.qcow2 is an overlay whose backing file is the
-input's absolute path, unless --standalone.`,
-		Args: cobra.ExactArgs(1),
+		Long: `Write distrotest's guest assets (backdoor and setup units, network file,
+masks) into the image's ext4 root with go-diskfs — no VM, no root, no loop
+device — and write the prepared directory DIR:
+
+  disk.qcow2     the patched disk
+  vmlinuz        the kernel, initrd the initramfs (for direct kernel boot)
+  manifest.json  root device, kernel parameters, strategy, versions
+
+The input is opened read-only and never modified. disk.qcow2 is a small
+overlay whose backing file is the input's absolute path (the input must stay
+where it is, unchanged); --standalone writes a self-contained image instead.
+DIR is written beside itself and renamed into place: it must be missing,
+empty or an earlier prepared directory, which is replaced. On error nothing
+is left behind.
+
+Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
+--log-level debug lists every edit.`,
+		Example: "  distrotest-gen image patch --distro debian/13 debian-13-generic-amd64.qcow2 -o prepared/",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if exportPlan != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if exportPlan != "" {
+				return exportPlanTree(guest.NewPlan(), exportPlan)
+			}
 			if ref == "" || out == "" {
 				return fmt.Errorf("--distro and -o are required")
 			}
@@ -32,24 +58,72 @@ input's absolute path, unless --standalone.`,
 			if err != nil {
 				return err
 			}
-			m, st, err := imagepatch.Patch(cmd.Context(), args[0], out, specFor(rel, system), guest.NewPlan(),
+			spec := specFor(rel, system)
+			if rootPartition > 0 {
+				spec.RootPartition = rootPartition
+			}
+			m, rep, err := imagepatch.Patch(cmd.Context(), args[0], out, spec, guest.NewPlan(),
 				imagepatch.Options{Standalone: standalone, Logger: slog.Default()})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "patched %s (%s, kernel %s, systemd %d) in %s\n",
-				args[0], m.RootDevice, m.KernelVersion, m.SystemdVersion, st.Duration.Round(time.Millisecond))
+			counts := map[imagepatch.Op]int{}
+			for _, c := range rep.Changes {
+				counts[c.Op]++
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "patched %s: root %s, kernel %s, systemd %d; %d files, %d links, %d directories created, %d entries already present; %s\n",
+				args[0], m.RootDevice, m.KernelVersion, m.SystemdVersion, counts[imagepatch.OpWrite], counts[imagepatch.OpLink],
+				counts[imagepatch.OpMkdir], counts[imagepatch.OpPresent], rep.Duration.Round(time.Millisecond))
+			if len(rep.CommandLineMasks) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "unit names taken in the image, masked on the kernel command line instead: %s\n", strings.Join(rep.CommandLineMasks, " "))
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), out)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&ref, "distro", "", "distro release, e.g. debian/13")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory (replaced atomically)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory (written beside itself and renamed into place)")
 	cmd.Flags().StringVar(&system, "system", "x86_64-linux", "Nix system of the image")
 	cmd.Flags().StringVar(&dir, "distros", "", "directory of distro descriptions (default: the built-in ones)")
-	cmd.Flags().BoolVar(&standalone, "standalone", false, "write a self-contained disk.qcow2 (slower) instead of an overlay of the input")
-	cmd.RegisterFlagCompletionFunc("distro", completeReleases)
+	cmd.Flags().BoolVar(&standalone, "standalone", false, "write a self-contained disk.qcow2 (slower, larger) instead of an overlay of the input")
+	cmd.Flags().IntVar(&rootPartition, "root-partition", 0, "root partition number (default: the distro's, else automatic)")
+	cmd.Flags().StringVar(&exportPlan, "export-plan", "", "write the planned edits to `DIR` (files/, dirs, symlinks) and exit; for bench/patch-vs-virt-customize.sh")
+	_ = cmd.Flags().MarkHidden("export-plan")
+	_ = cmd.RegisterFlagCompletionFunc("distro", completeReleases)
+	_ = cmd.MarkFlagDirname("output")
 	return cmd
+}
+
+// exportPlanTree writes plan as plain files so other tools can make the
+// same edits: dir/files/<guest path> with the planned modes, dir/dirs
+// ("MODE PATH" lines) and dir/symlinks ("PATH TARGET" lines).
+func exportPlanTree(plan guest.Plan, dir string) error {
+	var dirs, links strings.Builder
+	for _, d := range plan.Dirs {
+		fmt.Fprintf(&dirs, "%04o %s\n", d.Mode.Perm(), d.Path)
+	}
+	for _, f := range plan.Files {
+		p := filepath.Join(dir, "files", filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("exporting the plan: %w", err)
+		}
+		if err := os.WriteFile(p, f.Data, f.Mode.Perm()); err != nil {
+			return fmt.Errorf("exporting the plan: %w", err)
+		}
+		if err := os.Chmod(p, f.Mode.Perm()); err != nil {
+			return fmt.Errorf("exporting the plan: %w", err)
+		}
+	}
+	for _, s := range plan.Symlinks {
+		fmt.Fprintf(&links, "%s %s\n", s.Path, s.Target)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dirs"), []byte(dirs.String()), 0o644); err != nil {
+		return fmt.Errorf("exporting the plan: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "symlinks"), []byte(links.String()), 0o644); err != nil {
+		return fmt.Errorf("exporting the plan: %w", err)
+	}
+	return nil
 }
 
 // loadCatalog loads distro descriptions from dir, or the built-in ones.

@@ -9,6 +9,9 @@
   image,
   # host tools PATH for the stand-in (where `go` is)
   hostPath ? null,
+  # changes the test derivations (not the images) so that every run of
+  # scripts/check-nix.sh boots the VMs again instead of reusing the result
+  nonce ? "",
 }:
 let
   gen = import ../../gen;
@@ -37,6 +40,7 @@ distrotest.debian."13" {
   };
   extraPathsToRegister = [ marker ];
   testScript = ''
+    # run ${nonce}
     start_all()
     t.assertEqual(vm.succeed("cat /mnt/data/hello.txt").strip(), "hello from the host")
     t.assertEqual(vm.succeed("cat ${marker}"), "visible in the guest store")
@@ -48,4 +52,32 @@ distrotest.debian."13" {
 }
 // {
   inherit pkgs distrotest;
+
+  # two machines on a VLAN
+  multi = distrotest.makeTest {
+    name = "e2e-vlan";
+    kvm = false;
+    nodes = {
+      client = {
+        distro = "debian";
+        version = "13";
+      };
+      server = {
+        distro = "debian";
+        version = "13";
+        cpus = 1;
+      };
+    };
+    testScript = ''
+      # run ${nonce}
+      start_all()
+      server.succeed("true")  # its shell is up
+      client.wait_until_succeeds("ping -c 1 -W 2 server", timeout=120)
+      server.wait_until_succeeds("ping -c 1 -W 2 192.168.1.1", timeout=60)
+      client.block()
+      client.fail("ping -c 1 -W 2 server")
+      client.unblock()
+      client.wait_until_succeeds("ping -c 1 -W 2 server", timeout=60)
+    '';
+  };
 }

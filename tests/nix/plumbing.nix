@@ -3,7 +3,11 @@
 # everything it names is reachable where it runs (inside the Nix sandbox for
 # `sandboxed`, on the host for `driver`/`driverInteractive`), then writes a
 # report into --out-dir. scripts/check-nix.sh builds and runs these.
-{ system ? "x86_64-linux" }:
+{
+  system ? "x86_64-linux",
+  # changes the derivations so that each run of scripts/check-nix.sh rebuilds them
+  nonce ? "",
+}:
 let
   pkgs = import ./stand-in.nix { inherit system; };
 
@@ -75,5 +79,6 @@ tests.single "debian" "13" {
   testScript = ''
     # read by the fake runner: a store path the script names must be visible
     # ${share}
+    # run ${nonce}
   '';
 }

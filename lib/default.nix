@@ -1,0 +1,87 @@
+# distrotest's Nix library, for one system.
+#
+#   import ./lib { pkgs = import nixpkgs { }; }
+#   → { <distro> = { images; "<version>" = args: { sandboxed; driver; driverInteractive; image; }; };
+#       makeTest = { name; nodes; testScript; ... }: { sandboxed; driver; driverInteractive; }; }
+#
+# This file only wires the pieces together; see make-test.nix (tests),
+# images.nix (images), package.nix (the Go binaries).
+{
+  pkgs,
+  # the generated distro data; tests pass their own
+  gen ? import ../gen,
+}:
+let
+  inherit (pkgs) lib;
+  system = pkgs.stdenv.hostPlatform.system;
+
+  packages = import ./package.nix {
+    inherit (pkgs)
+      lib
+      stdenv
+      buildGoModule
+      installShellFiles
+      qemu
+      python3
+      ;
+  };
+
+  releases = import ./images.nix {
+    inherit (pkgs)
+      lib
+      fetchurl
+      runCommand
+      qemu
+      ;
+    inherit (packages) distrotest-gen;
+    inherit system gen;
+  };
+
+  tests = import ./make-test.nix {
+    inherit (pkgs)
+      lib
+      runCommand
+      writeText
+      writeShellApplication
+      qemu_test
+      qemu
+      python3
+      tesseract
+      ;
+    inherit (packages) distrotest;
+    inherit releases system;
+  };
+
+  # Versions are spelled as in distros/*.hcl (ubuntu."24.04"); nix-vm-test
+  # spells them with '_' (ubuntu."24_04"), which is accepted as an alias.
+  underscored = builtins.replaceStrings [ "." ] [ "_" ];
+
+  distro =
+    name: versions:
+    let
+      tests' = builtins.mapAttrs (version: _: tests.single name version) versions;
+      aliases = builtins.listToAttrs (
+        builtins.concatMap (
+          v:
+          let
+            alias = underscored v;
+          in
+          if alias == v || versions ? ${alias} then
+            [ ]
+          else
+            [
+              {
+                name = alias;
+                value = tests'.${v};
+              }
+            ]
+        ) (builtins.attrNames versions)
+      );
+    in
+    {
+      images = builtins.mapAttrs (_: r: r.base) versions;
+    }
+    // aliases
+    // tests';
+in
+builtins.mapAttrs distro releases // { inherit (tests) makeTest; }

@@ -1,0 +1,156 @@
+# The Go binaries: distrotest (the runner) and distrotest-gen (build time),
+# each built from only the sources it needs, so that a runner change does not
+# rebuild distrotest-gen and with it every prepared image.
+{
+  lib,
+  stdenv,
+  buildGoModule,
+  installShellFiles,
+  qemu,
+  python3,
+}:
+let
+  fs = lib.fileset;
+  version = "0.1.0";
+
+  # NAR hash of `go mod vendor` over the whole module; scripts/check-vendor-hash.sh
+  # recomputes it and prints the new value when go.mod/go.sum or imports change.
+  vendorHash = "sha256-TJSC4fqJ2xrH2rqhzvJGaGnPiBHF8xVU+BUw48vL70Y=";
+
+  # cmd/internal packages only the runner imports: they stay out of
+  # distrotest-gen's source. (The runner's source is everything: a change
+  # that rebuilds distrotest-gen rebuilds every image, and so every test,
+  # anyway.) scripts/check-nix.sh checks this list against `go list -deps`:
+  # listing a package distrotest-gen imports breaks its build; leaving one out
+  # only rebuilds images more often.
+  runnerOnly = [
+    "backdoor"
+    "driver"
+    "machine"
+    "pybridge"
+    "qemu"
+    "qmp"
+    "report"
+    "vlan"
+  ];
+
+  # package distros embeds distros/*.hcl into both binaries
+  distros = fs.fileFilter (
+    file: (file.hasExt "go" && !lib.hasSuffix "_test.go" file.name) || file.hasExt "hcl"
+  ) ../distros;
+
+  internal = names: map (n: fs.maybeMissing (../cmd/internal + "/${n}")) names;
+  goTests = fs.fileFilter (file: lib.hasSuffix "_test.go" file.name) ../cmd;
+
+  notSources = fs.unions [
+    (fs.maybeMissing ../.git)
+    (fs.maybeMissing ../vendor)
+  ];
+
+  # What `go mod vendor` reads: go.mod, go.sum and every Go file (imports,
+  # including those of tests), so the vendor directory equals a local
+  # `go mod vendor` and one vendorHash serves both binaries.
+  moduleSrc = fs.toSource {
+    root = ../.;
+    fileset = fs.difference (fs.unions [
+      ../go.mod
+      ../go.sum
+      (fs.fileFilter (file: file.hasExt "go") ../.)
+    ]) notSources;
+  };
+
+  binarySrc =
+    pname: excluded:
+    fs.toSource {
+      root = ../.;
+      fileset = fs.difference (fs.unions [
+        ../go.mod
+        ../go.sum
+        (../cmd + "/${pname}")
+        ../cmd/internal
+        distros
+      ]) (fs.unions ([ goTests ] ++ internal excluded));
+    };
+
+  common = {
+    inherit version vendorHash;
+    # goModules is a fixed-output derivation: taking its source from the
+    # whole module does not make a binary depend on the other one's code.
+    overrideModAttrs = _: { src = moduleSrc; };
+    env.CGO_ENABLED = "0";
+    ldflags = [
+      "-s"
+      "-w"
+    ];
+  };
+
+  binary =
+    {
+      pname,
+      excluded,
+      description,
+    }:
+    buildGoModule (
+      common
+      // {
+        inherit pname;
+        src = binarySrc pname excluded;
+        subPackages = [ "cmd/${pname}" ];
+        # The Go tests run once, in checks.<system>.distrotest-go-test.
+        doCheck = false;
+        nativeBuildInputs = [ installShellFiles ];
+        postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+          installShellCompletion --cmd ${pname} \
+            --bash <("$out/bin/${pname}" completion bash) \
+            --fish <("$out/bin/${pname}" completion fish) \
+            --zsh <("$out/bin/${pname}" completion zsh)
+        '';
+        meta = {
+          inherit description;
+          mainProgram = pname;
+        };
+      }
+    );
+in
+{
+  distrotest = binary {
+    pname = "distrotest";
+    excluded = [ ];
+    description = "Runs NixOS-style VM test scripts on Debian, Ubuntu, Fedora and Rocky images";
+  };
+
+  distrotest-gen = binary {
+    pname = "distrotest-gen";
+    excluded = runnerOnly;
+    description = "distrotest's build-time tool: distro data to Nix, image build, inspect and patch";
+  };
+
+  # `go test ./...` over the whole repository (VM tests skip: they need
+  # DISTROTEST_VM_TESTS=1 and run from the VM checks instead).
+  go-test = buildGoModule (
+    common
+    // {
+      pname = "distrotest-go-test";
+      name = "distrotest-go-test"; # the check's name, without a version
+      src = fs.toSource {
+        root = ../.;
+        # everything but the Nix layer, whose changes do not affect Go tests
+        fileset = fs.difference ../. (
+          fs.unions [
+            notSources
+            ../lib
+            ../flake.nix
+            ../flake.lock
+            (fs.maybeMissing ../tests/default.nix)
+            (fs.maybeMissing ../tests/nix)
+          ]
+        );
+      };
+      nativeCheckInputs = [
+        qemu
+        python3
+      ];
+      doCheck = true;
+    }
+  );
+}

@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# Tests the Nix layer (flake.nix, lib/, tests/default.nix) with the real nix
+# binary (Debian's nix-bin; scripts/setup.sh installs it) on a machine that
+# cannot fetch nixpkgs: evaluation and builds use tests/nix/stand-in.nix, a
+# small package set made of host tools, in place of nixpkgs.
+#
+#   1 parse        every .nix file parses
+#   2 lock         flake.lock: version 7, nixpkgs pinned as documented, nix reads it
+#   3 eval         interface and driver.json checks, error messages (tests/nix/eval.nix)
+#   4 vendor       vendorHash = NAR hash of `go mod vendor` (scripts/check-vendor-hash.sh)
+#   5 sources      per-binary source lists agree with `go list -deps`
+#   6 plumbing     sandboxed/driver/driverInteractive with a fake runner (tests/nix/plumbing.nix)
+#   7 packages     distrotest + distrotest-gen built by lib/package.nix in the sandbox
+#   8 e2e          a debian/13 VM under TCG inside the Nix sandbox, then driver and
+#                  driverInteractive on the host, then makeTest with two machines
+#                  on a VLAN in the sandbox (tests/nix/e2e.nix)
+#
+# Usage: scripts/check-nix.sh [--no-vm] [--single]
+#   --no-vm   stages 1-7 only (no VM boots)
+#   --single  no two-machine test
+# Needs root (or sudo) for sandboxed builds into /nix/store. Ends with
+# "nix: N passed, M failed"; exit status 1 when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+no_vm=false
+multi=true
+for arg in "$@"; do
+  case $arg in
+    --no-vm) no_vm=true ;;
+    --single) multi=false ;;
+    *)
+      echo "usage: scripts/check-nix.sh [--no-vm] [--single]" >&2
+      exit 2
+      ;;
+  esac
+done
+nonce=$(date +%s%N)
+
+passed=0
+failed=0
+pass() {
+  echo "PASS $*"
+  passed=$((passed + 1))
+}
+fail() {
+  echo "FAIL $*"
+  failed=$((failed + 1))
+}
+finish() {
+  echo "nix: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+}
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
+
+tmp=$(mktemp -d /tmp/distrotest-check-nix.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# --- environment ------------------------------------------------------------
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if sudo -n true 2>/dev/null; then
+    sudo=(sudo)
+  else
+    fail "setup: not root and no passwordless sudo: nix needs to write /nix/store"
+    finish
+  fi
+fi
+if ! command -v nix-build >/dev/null; then
+  fail "setup: nix-build not found (scripts/setup.sh installs nix-bin)"
+  finish
+fi
+if ! command -v go >/dev/null; then
+  fail "setup: go not found"
+  finish
+fi
+nix_version=$(nix --version)
+echo "using $nix_version, $(go version)"
+
+gomodcache=$(go env GOMODCACHE)
+goroot=$(go env GOROOT)
+host_path="$goroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+sandbox_paths=""
+for p in /bin /usr /lib /lib64 /lib32 /libx32 /etc/alternatives "$goroot" "$gomodcache"; do
+  [ -e "$p" ] && sandbox_paths+="$p "
+done
+nixopts=(
+  --option sandbox true
+  --option sandbox-fallback false # fail rather than silently build unsandboxed
+  --option substituters ''
+  --option extra-sandbox-paths "$sandbox_paths"
+  --option experimental-features 'nix-command flakes'
+)
+nix() { "${sudo[@]}" env -u NIX_PATH nix "${nixopts[@]}" "$@"; }
+nix_instantiate() { "${sudo[@]}" nix-instantiate "${nixopts[@]}" "$@"; }
+nix_build() { "${sudo[@]}" nix-build "${nixopts[@]}" "$@"; }
+
+# --- 1 parse ----------------------------------------------------------------
+nfiles=0
+bad=()
+while IFS= read -r f; do
+  nfiles=$((nfiles + 1))
+  if ! nix-instantiate --parse "$f" >/dev/null 2>"$tmp/parse.err"; then
+    bad+=("$f: $(head -1 "$tmp/parse.err")")
+  fi
+done < <(find . -name '*.nix' -not -path './.git/*' -not -path './result*' | sort)
+if [ ${#bad[@]} -eq 0 ]; then
+  pass "parse: $nfiles .nix files"
+else
+  fail "parse: ${bad[*]}"
+fi
+
+# --- 2 lock -----------------------------------------------------------------
+mkdir -p "$tmp/flake"
+cp flake.nix flake.lock "$tmp/flake/"
+if nix flake metadata --json --offline --no-update-lock-file "path:$tmp/flake" >"$tmp/meta.json" 2>"$tmp/meta.err" &&
+  python3 - "$tmp/meta.json" flake.lock <<'EOF'; then
+import json, sys
+meta = json.load(open(sys.argv[1]))
+lock = json.load(open(sys.argv[2]))
+want = {"type": "github", "owner": "nixos", "repo": "nixpkgs",
+        "rev": "0726a0ecb6d4e08f6adced58726b95db924cef57",
+        "narHash": "sha256-EHq1/OX139R1RvBzOJ0aMRT3xnWyqtHBRUBuO1gFzjI=",
+        "lastModified": 1776877367}
+assert lock["version"] == 7, f"lock version {lock['version']}"
+assert list(lock["nodes"]["root"]["inputs"]) == ["nixpkgs"], "nixpkgs must be the only input"
+locked = meta["locks"]["nodes"]["nixpkgs"]["locked"]
+assert locked == want, f"locked {locked}"
+orig = lock["nodes"]["nixpkgs"]["original"]
+assert orig == {"type": "github", "owner": "nixos", "repo": "nixpkgs", "ref": "nixos-unstable"}, orig
+EOF
+  pass "lock: flake.lock v7 pins nixpkgs 0726a0ec (read by nix flake metadata)"
+else
+  fail "lock: $(cat "$tmp/meta.err" | tail -3)"
+fi
+
+# --- 3 eval -----------------------------------------------------------------
+t0=$(now)
+if nix_instantiate --eval --strict --json -E '(import ./tests/nix/eval.nix { }).checks' \
+  >"$tmp/checks.json" 2>"$tmp/checks.err"; then
+  eval_time=$(since "$t0")
+  while IFS=$'\t' read -r status name message; do
+    if [ "$status" = ok ]; then pass "eval: $name"; else fail "eval: $name: $message"; fi
+  done < <(python3 -c '
+import json, sys
+for name, v in json.load(open(sys.argv[1])).items():
+    print("ok" if v is True else "bad", name, "" if v is True else v, sep="\t")
+' "$tmp/checks.json")
+  echo "     (all eval checks evaluated in $eval_time)"
+else
+  # one at a time, to name the broken ones
+  for name in $(nix-instantiate --eval --json -E 'builtins.attrNames (import ./tests/nix/eval.nix { }).checks' |
+    python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))'); do
+    if nix_instantiate --eval --strict --json -E "(import ./tests/nix/eval.nix { }).checks.\"$name\"" >"$tmp/one" 2>"$tmp/err" &&
+      [ "$(cat "$tmp/one")" = true ]; then
+      pass "eval: $name"
+    else
+      fail "eval: $name: $(cat "$tmp/one") $(grep -m1 error: "$tmp/err")"
+    fi
+  done
+fi
+
+errors=$(nix-instantiate --eval --json -E 'builtins.attrNames (import ./tests/nix/eval.nix { }).errors' 2>/dev/null |
+  python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))')
+for name in $errors; do
+  expect=$(nix-instantiate --eval --json -E "(import ./tests/nix/eval.nix { }).errors.\"$name\".expect" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin))')
+  if nix_instantiate --eval --strict -E "(import ./tests/nix/eval.nix { }).errors.\"$name\".value" \
+    >/dev/null 2>"$tmp/err"; then
+    fail "error message: $name: evaluated without an error"
+  elif grep -qF -- "$expect" "$tmp/err"; then
+    pass "error message: $name"
+  else
+    fail "error message: $name: want \"$expect\", got: $(grep -m1 error: "$tmp/err")"
+  fi
+done
+
+# Timing of a plain user evaluation: instantiate one test with the real gen/.
+t0=$(now)
+if nix_instantiate -E 'let pkgs = import ./tests/nix/stand-in.nix { anyImage = ./tests/nix/gen-fixture.nix; goModCache = "/nonexistent"; }; in ((import ./lib { inherit pkgs; }).debian."13" { testScript = "start_all()"; }).sandboxed' \
+  >/dev/null 2>"$tmp/err"; then
+  pass "eval: instantiate debian.\"13\" sandboxed with gen/ in $(since "$t0")"
+else
+  fail "eval: instantiate debian.\"13\": $(grep -m1 error: "$tmp/err")"
+fi
+
+# --- 4 vendor ---------------------------------------------------------------
+if out=$(scripts/check-vendor-hash.sh 2>&1); then
+  pass "vendor: ${out#PASS }"
+else
+  fail "$(echo "$out" | sed 's/^FAIL //' | head -2 | tr '\n' ' ')"
+fi
+
+# --- 5 sources --------------------------------------------------------------
+# Each binary's lib.fileset source must hold every Go and embedded file of the
+# module's packages it imports; the runnerOnly list must not drop one.
+list_of() { awk -v name="$1" '$0 ~ name" = \\[" { on = 1; next } on && /\];/ { on = 0 } on { gsub(/[" ]/, ""); print }' lib/package.nix; }
+files_of() {
+  go list -deps -f '{{if not .Standard}}{{.Dir}}|{{join .GoFiles " "}} {{join .EmbedFiles " "}}{{end}}' "./cmd/$1" |
+    awk -F'|' -v repo="$repo/" 'index($1, repo) == 1 { dir = substr($1, length(repo) + 1); n = split($2, f, " "); for (i = 1; i <= n; i++) print dir "/" f[i] }'
+}
+internal_of() { files_of "$1" | sed -n 's|^cmd/internal/\([^/]*\)/.*|\1|p' | sort -u; }
+src_expr='let pkgs = import ./tests/nix/stand-in.nix { goModCache = "/nonexistent"; }; p = import ./lib/package.nix { inherit (pkgs) lib stdenv buildGoModule installShellFiles qemu python3; }; in [ "${p.distrotest.src}" "${p.distrotest-gen.src}" ]'
+if srcs=$(nix_instantiate --eval --strict --json -E "$src_expr" 2>"$tmp/err" | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))'); then
+  read -r src_runner src_gen <<<"$srcs"
+  for b in distrotest distrotest-gen; do
+    [ "$b" = distrotest ] && src=$src_runner || src=$src_gen
+    if ! files=$(files_of "$b" 2>"$tmp/err"); then
+      fail "sources: go list -deps ./cmd/$b: $(tail -2 "$tmp/err" | tr '\n' ' ')"
+      continue
+    fi
+    missing=$(while read -r f; do [ -e "$src/$f" ] || echo "$f"; done <<<"$files")
+    if [ -z "$missing" ]; then
+      pass "sources: $b's source has all $(wc -l <<<"$files") Go and embedded files it builds from"
+    else
+      fail "sources: $b's source lacks $(echo $missing) (lib/package.nix: runnerOnly or the fileset)"
+    fi
+  done
+  runner_deps=$(internal_of distrotest 2>/dev/null)
+  gen_deps=$(internal_of distrotest-gen 2>/dev/null)
+  for p in $(comm -23 <(echo "$runner_deps") <(echo "$gen_deps")); do
+    list_of runnerOnly | grep -qx "$p" || echo "     note: cmd/internal/$p is used by distrotest only: list it in runnerOnly (lib/package.nix) so that changing it does not rebuild every image"
+  done
+else
+  fail "sources: lib/package.nix sources do not evaluate: $(grep -m1 error: "$tmp/err")"
+fi
+
+# --- 6 plumbing -------------------------------------------------------------
+t0=$(now)
+if nix_build tests/nix/plumbing.nix --argstr nonce "$nonce" -A sandboxed -o "$tmp/plumbing" >"$tmp/build.log" 2>&1; then
+  if python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); sys.exit(r["cwd"] != "/build" or r["problems"] != [])' "$tmp/plumbing/report.json"; then
+    pass "plumbing: sandboxed build ran in the sandbox (/build) and saw every path of driver.json ($(since "$t0"))"
+  else
+    fail "plumbing: sandboxed report: $(cat "$tmp/plumbing/report.json")"
+  fi
+else
+  fail "plumbing: sandboxed: $(tail -5 "$tmp/build.log")"
+fi
+mkdir -p "$tmp/hostdir"
+if DISTROTEST_PLUMBING_HOST_DIR="$tmp/hostdir" nix_build tests/nix/plumbing.nix --argstr nonce "$nonce" -A driver -A driverInteractive \
+  -o "$tmp/plumbing-driver" >"$tmp/build.log" 2>&1; then
+  if "$tmp/plumbing-driver/bin/test-driver" --out-dir "$tmp/po1" >"$tmp/run.log" 2>&1; then
+    pass "plumbing: driver runs on the host with a host share"
+  else
+    fail "plumbing: driver: $(tail -3 "$tmp/run.log")"
+  fi
+  if printf 'start_all()\nexit()\n' | "$tmp/plumbing-driver-2/bin/test-driver" --out-dir "$tmp/po2" >"$tmp/run.log" 2>&1 &&
+    grep -q '"start_all()"' "$tmp/po2/report.json"; then
+    pass "plumbing: driverInteractive passes --interactive and reads stdin"
+  else
+    fail "plumbing: driverInteractive: $(tail -3 "$tmp/run.log")"
+  fi
+else
+  fail "plumbing: driver builds: $(tail -5 "$tmp/build.log")"
+fi
+
+# --- 7 packages -------------------------------------------------------------
+packages_expr="let pkgs = import ./tests/nix/stand-in.nix { goModCache = \"$gomodcache\"; hostPath = \"$host_path\"; }; in import ./lib/package.nix { inherit (pkgs) lib stdenv buildGoModule installShellFiles qemu python3; }"
+t0=$(now)
+if nix_build -E "$packages_expr" -A distrotest -A distrotest-gen -o "$tmp/pkg" >"$tmp/build.log" 2>&1; then
+  ok=true
+  for b in distrotest distrotest-gen; do
+    [ "$b" = distrotest ] && d="$tmp/pkg" || d="$tmp/pkg-2"
+    for f in "bin/$b" "share/bash-completion/completions/$b.bash" "share/zsh/site-functions/_$b" "share/fish/vendor_completions.d/$b.fish"; do
+      [ -s "$d/$f" ] || {
+        ok=false
+        fail "packages: $b lacks $f"
+      }
+    done
+    "$d/bin/$b" --help >/dev/null 2>&1 || {
+      ok=false
+      fail "packages: $b --help fails"
+    }
+  done
+  $ok && pass "packages: distrotest and distrotest-gen built in the sandbox with vendorHash, completions installed ($(since "$t0"))"
+else
+  fail "packages: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
+fi
+
+t0=$(now)
+drift_expr="(import ./tests { pkgs = import ./tests/nix/stand-in.nix { goModCache = \"$gomodcache\"; hostPath = \"$host_path\"; }; }).distrotest-gen-drift"
+if nix_build -E "$drift_expr" --no-out-link >"$tmp/build.log" 2>&1; then
+  pass "packages: check distrotest-gen-drift builds: gen/ is up to date ($(since "$t0"))"
+else
+  fail "packages: check distrotest-gen-drift: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
+fi
+
+# --- 8 e2e ------------------------------------------------------------------
+if $no_vm; then
+  echo "NOTE e2e: no VM booted (--no-vm)"
+  finish
+fi
+t0=$(now)
+if ! image=$(go run ./cmd/distrotest-gen image build debian/13 2>"$tmp/image.err"); then
+  fail "e2e: building the debian/13 image: $(tail -3 "$tmp/image.err")"
+  finish
+fi
+echo "     image $image (ready in $(since "$t0"))"
+e2e=(tests/nix/e2e.nix --argstr goModCache "$gomodcache" --argstr image "$image" --argstr hostPath "$host_path" --argstr nonce "$nonce")
+
+t0=$(now)
+if nix_build "${e2e[@]}" -A image -o "$tmp/prepared" >"$tmp/build.log" 2>&1; then
+  pass "e2e: prepared image (distrotest-gen image patch in the sandbox, $(since "$t0"))"
+else
+  fail "e2e: prepared image: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
+fi
+
+t0=$(now)
+if nix_build "${e2e[@]}" -A sandboxed -o "$tmp/e2e" >"$tmp/build.log" 2>&1; then
+  pass "e2e: sandboxed: debian/13 booted under TCG in the Nix sandbox, test script passed ($(since "$t0"))"
+else
+  fail "e2e: sandboxed ($(since "$t0")): $(tail -15 "$tmp/build.log")"
+fi
+
+if nix_build "${e2e[@]}" -A driver -A driverInteractive -o "$tmp/e2e-driver" >"$tmp/build.log" 2>&1; then
+  t0=$(now)
+  if "$tmp/e2e-driver/bin/test-driver" --out-dir "$tmp/e2e-out" >"$tmp/run.log" 2>&1; then
+    pass "e2e: driver ran the test on the host ($(since "$t0"))"
+  else
+    fail "e2e: driver: $(tail -10 "$tmp/run.log")"
+  fi
+  t0=$(now)
+  if printf '%s\n' 'start_all()' 'print("interactive:", vm.succeed("echo ok").strip())' 'exit()' |
+    timeout 600 "$tmp/e2e-driver-2/bin/test-driver" --out-dir "$tmp/e2e-out2" >"$tmp/run.log" 2>&1 &&
+    grep -q 'interactive: ok' "$tmp/run.log"; then
+    pass "e2e: driverInteractive driven through a pipe ($(since "$t0"))"
+  else
+    fail "e2e: driverInteractive: $(tail -10 "$tmp/run.log")"
+  fi
+else
+  fail "e2e: driver builds: $(tail -5 "$tmp/build.log")"
+fi
+
+if $multi; then
+  t0=$(now)
+  if nix_build "${e2e[@]}" -A multi.sandboxed -o "$tmp/e2e-multi" >"$tmp/build.log" 2>&1; then
+    pass "e2e: makeTest, two machines on a VLAN in the sandbox: ping, block, unblock ($(since "$t0"))"
+  else
+    fail "e2e: makeTest ($(since "$t0")): $(tail -15 "$tmp/build.log")"
+  fi
+else
+  echo "NOTE e2e: two-machine VLAN test not run (--single)"
+fi
+
+finish
