@@ -19,3 +19,6 @@ if [ -f tests/bench/boot.py ]; then
   echo "== boot to backdoor and backdoor round trips"
   bin/distrotest run --image debian/13 tests/bench/boot.py
 fi
+
+echo "== all backdoors ready for 1, 2 and 4 nodes"
+bash scripts/bench-nodes.sh
