@@ -8,12 +8,7 @@ go build -o bin/ ./cmd/distrotest ./cmd/distrotest-gen
 img=$(bin/distrotest-gen image build debian/13)
 
 echo "== image patch vs virt-customize on $img"
-out=$(DISTROTEST_BENCH_IMAGE=$img go test -run '^$' -bench 'Patch$|VirtCustomize' -benchtime 3x ./cmd/internal/imagepatch/ | tee /dev/stderr)
-patch=$(awk '/^BenchmarkPatch-/ {print $3}' <<<"$out")
-virt=$(awk '/^BenchmarkVirtCustomize-/ {print $3}' <<<"$out")
-if [ -n "$patch" ] && [ -n "$virt" ]; then
-  awk -v p="$patch" -v v="$virt" 'BEGIN { printf "image patch: %.3f s   virt-customize: %.2f s   ratio: %.0fx\n", p/1e9, v/1e9, v/p }'
-fi
+bash bench/patch-vs-virt-customize.sh "$img"
 
 if [ -f tests/bench/boot.py ]; then
   echo "== boot to backdoor and backdoor round trips"
