@@ -31,7 +31,6 @@ let
       lib
       fetchurl
       runCommand
-      qemu
       ;
     inherit (packages) distrotest-gen;
     inherit system gen;
@@ -51,37 +50,5 @@ let
     inherit (packages) distrotest;
     inherit releases system;
   };
-
-  # Versions are spelled as in distros/*.hcl (ubuntu."24.04"); nix-vm-test
-  # spells them with '_' (ubuntu."24_04"), which is accepted as an alias.
-  underscored = builtins.replaceStrings [ "." ] [ "_" ];
-
-  distro =
-    name: versions:
-    let
-      tests' = builtins.mapAttrs (version: _: tests.single name version) versions;
-      aliases = builtins.listToAttrs (
-        builtins.concatMap (
-          v:
-          let
-            alias = underscored v;
-          in
-          if alias == v || versions ? ${alias} then
-            [ ]
-          else
-            [
-              {
-                name = alias;
-                value = tests'.${v};
-              }
-            ]
-        ) (builtins.attrNames versions)
-      );
-    in
-    {
-      images = builtins.mapAttrs (_: r: r.base) versions;
-    }
-    // aliases
-    // tests';
 in
-builtins.mapAttrs distro releases // { inherit (tests) makeTest; }
+tests.distros // { inherit (tests) makeTest; }

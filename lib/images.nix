@@ -9,7 +9,6 @@
   lib,
   fetchurl,
   runCommand,
-  qemu,
   distrotest-gen,
   gen,
   system,
@@ -28,10 +27,8 @@ let
       prepared =
         runCommand "distrotest-${distro}-${version}-prepared"
           {
-            nativeBuildInputs = [
-              distrotest-gen
-              qemu
-            ];
+            # the patcher is pure Go (no qemu-img, no VM, no root)
+            nativeBuildInputs = [ distrotest-gen ];
             passthru = {
               inherit base release;
             };

@@ -233,8 +233,7 @@ let
             # for inspection: nix eval .#checks.x86_64-linux.<name>.driverConfig
             driverConfig = configFile;
             passthru = {
-              inherit driver driverInteractive;
-              config = config;
+              inherit driver driverInteractive config;
             };
             meta.description = "distrotest ${testName} run in the Nix sandbox";
           }
@@ -266,7 +265,7 @@ let
           kvm = true;
         };
       } args0;
-      where' = "distrotest makeTest \"${toString args.name}\"";
+      where' = if builtins.isString args.name then "distrotest makeTest \"${args.name}\"" else where;
       nodes = args.nodes;
       nodeNames = builtins.attrNames nodes;
       ok = a.all [
@@ -355,7 +354,41 @@ let
         image = releases.${distro}.${version}.prepared;
       }
     );
+
+  # Versions are spelled as in distros/*.hcl (ubuntu."24.04"); nix-vm-test
+  # spells them with '_' (ubuntu."24_04"), which is accepted as an alias.
+  underscored = builtins.replaceStrings [ "." ] [ "_" ];
+
+  # lib.<system>.<distro> = { images; "<version>" = single ...; }
+  distro =
+    name: versions:
+    let
+      functions = builtins.mapAttrs (version: _: single name version) versions;
+      aliases = builtins.listToAttrs (
+        builtins.concatMap (
+          v:
+          let
+            alias = underscored v;
+          in
+          if alias == v || versions ? ${alias} then
+            [ ]
+          else
+            [
+              {
+                name = alias;
+                value = functions.${v};
+              }
+            ]
+        ) (builtins.attrNames versions)
+      );
+    in
+    {
+      images = builtins.mapAttrs (_: r: r.base) versions;
+    }
+    // aliases
+    // functions;
 in
 {
   inherit makeTest single;
+  distros = builtins.mapAttrs distro releases;
 }

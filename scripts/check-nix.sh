@@ -15,9 +15,9 @@
 #                  driverInteractive on the host, then makeTest with two machines
 #                  on a VLAN in the sandbox (tests/nix/e2e.nix)
 #
-# Usage: scripts/check-nix.sh [--no-vm] [--single]
+# Usage: scripts/check-nix.sh [--no-vm] [--single | --multi]
 #   --no-vm   stages 1-7 only (no VM boots)
-#   --single  no two-machine test
+#   --single  no two-machine test (--multi, the default, runs it)
 # Needs root (or sudo) for sandboxed builds into /nix/store. Ends with
 # "nix: N passed, M failed"; exit status 1 when anything failed.
 set -uo pipefail
@@ -30,8 +30,9 @@ for arg in "$@"; do
   case $arg in
     --no-vm) no_vm=true ;;
     --single) multi=false ;;
+    --multi) multi=true ;; # the default; accepted for scripts/test.sh
     *)
-      echo "usage: scripts/check-nix.sh [--no-vm] [--single]" >&2
+      echo "usage: scripts/check-nix.sh [--no-vm] [--single | --multi]" >&2
       exit 2
       ;;
   esac
@@ -92,6 +93,7 @@ nixopts=(
   --option sandbox-fallback false # fail rather than silently build unsandboxed
   --option substituters ''
   --option extra-sandbox-paths "$sandbox_paths"
+  --option extra-system-features nixos-test # the e2e tests run with kvm = false
   --option experimental-features 'nix-command flakes'
 )
 nix() { "${sudo[@]}" env -u NIX_PATH nix "${nixopts[@]}" "$@"; }

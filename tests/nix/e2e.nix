@@ -39,6 +39,8 @@ distrotest.debian."13" {
     target = "/mnt/data";
   };
   extraPathsToRegister = [ marker ];
+  diskSize = "4G";
+  memorySize = 768;
   testScript = ''
     # run ${nonce}
     start_all()
@@ -46,6 +48,8 @@ distrotest.debian."13" {
     t.assertEqual(vm.succeed("cat ${marker}"), "visible in the guest store")
     vm.succeed("mountpoint -q /nix/store")
     vm.succeed("hostname | grep -qx vm")
+    t.assertEqual(vm.succeed("lsblk -bdno SIZE /dev/vda").strip(), str(4 * 1024**3))
+    t.assertIn("MemTotal", vm.succeed("grep MemTotal /proc/meminfo"))
     status, out = vm.execute("echo out; exit 5")
     t.assertEqual((status, out), (5, "out\n"))
   '';

@@ -239,7 +239,7 @@ func (f *FS) SystemdVersion() (int, string, error) {
 	best, from := 0, ""
 	seen := map[string]bool{}
 	for _, d := range systemdDirs {
-		real, err := f.resolve(d, true)
+		real, _, err := f.resolve(d, true)
 		if err != nil || seen[real] {
 			continue
 		}

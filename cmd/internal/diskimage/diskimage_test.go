@@ -115,6 +115,7 @@ func TestOpenPartitions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			d := imagetest.Build(t, tt.table, tt.parts...)
 			path, format := d.Raw, "raw"
 			if tt.qcow2 {
@@ -315,6 +316,7 @@ func TestFindBoot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var extra []imagetest.Part
 			if tt.boot != nil {
 				extra = append(extra, imagetest.Part{SizeMiB: 16, FS: "ext4", Tree: imagetest.Tree(t, tt.boot)})
@@ -353,6 +355,7 @@ func TestSystemdVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, fsys := ext4Of(t, imagetest.Tree(t, tt.files))
 			got, from, err := fsys.SystemdVersion()
 			if err != nil {

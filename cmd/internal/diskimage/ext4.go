@@ -119,14 +119,16 @@ const maxLinks = 40
 
 // resolve returns the real path of p: symbolic links in its directories,
 // and the final one when follow is set, are resolved inside the
-// filesystem. The final entry need not exist (its parent must).
-func (f *FS) resolve(p string, follow bool) (string, error) {
+// filesystem. The final entry need not exist (its parent must); its Info
+// is returned when it does.
+func (f *FS) resolve(p string, follow bool) (string, *Info, error) {
 	// Fast path: one go-diskfs walk when nothing needs resolving.
 	if info, err := f.statEntry(path.Clean("/" + p)); err == nil && (!follow || info.Mode&fs.ModeSymlink == 0) {
-		return info.Path, nil
+		return info.Path, info, nil
 	}
 	todo := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
 	cur := "/"
+	var last *Info
 	links := 0
 	for len(todo) > 0 {
 		name := todo[0]
@@ -135,53 +137,63 @@ func (f *FS) resolve(p string, follow bool) (string, error) {
 		case "", ".":
 			continue
 		case "..":
-			cur = path.Dir(cur)
+			cur, last = path.Dir(cur), nil
 			continue
 		}
 		next := path.Join(cur, name)
 		info, err := f.statEntry(next)
 		if errors.Is(err, fs.ErrNotExist) && len(todo) == 0 {
-			return next, nil
+			return next, nil, nil
 		}
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if info.Mode&fs.ModeSymlink != 0 && (len(todo) > 0 || follow) {
 			if links++; links > maxLinks {
-				return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+				return "", nil, fmt.Errorf("%s: too many levels of symbolic links", p)
 			}
 			target := info.Target
 			if !path.IsAbs(target) {
 				target = path.Join(cur, target)
 			}
-			cur = "/"
+			cur, last = "/", nil
 			todo = append(strings.Split(strings.Trim(path.Clean(target), "/"), "/"), todo...)
 			continue
 		}
 		if len(todo) > 0 && !info.Mode.IsDir() {
-			return "", fmt.Errorf("%s: %w", next, errNotDir)
+			return "", nil, fmt.Errorf("%s: %w", next, errNotDir)
 		}
-		cur = next
+		cur, last = next, info
 	}
-	return cur, nil
+	if last == nil { // p resolved to "/" (or through "..")
+		info, err := f.statEntry(cur)
+		if err != nil {
+			return "", nil, err
+		}
+		last = info
+	}
+	return cur, last, nil
 }
 
 // Lstat describes p without following a final symbolic link.
 func (f *FS) Lstat(p string) (*Info, error) {
-	real, err := f.resolve(p, false)
-	if err != nil {
-		return nil, err
-	}
-	return f.statEntry(real)
+	return f.stat(p, false)
 }
 
 // Stat describes p, following symbolic links.
 func (f *FS) Stat(p string) (*Info, error) {
-	real, err := f.resolve(p, true)
+	return f.stat(p, true)
+}
+
+func (f *FS) stat(p string, follow bool) (*Info, error) {
+	real, info, err := f.resolve(p, follow)
 	if err != nil {
 		return nil, err
 	}
-	return f.statEntry(real)
+	if info == nil {
+		return nil, fmt.Errorf("%s: %w", real, fs.ErrNotExist)
+	}
+	return info, nil
 }
 
 // DirEntry is one entry of a directory listing.

@@ -36,6 +36,7 @@ func TestWrites(t *testing.T) {
 			name = "standalone"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			tree := imagetest.Tree(t, map[string]string{"etc/hostname": "x", "usr/lib/": ""})
 			imagetest.Fill(t, tree, "etc/linear", 500) // several blocks, no index
 			d := imagetest.Build(t, "gpt", imagetest.Part{SizeMiB: 64, FS: "ext4", Tree: tree, Mkfs: []string{"-O", "orphan_file,metadata_csum_seed"}})
@@ -217,6 +218,7 @@ func TestWriteRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			tt.part.FS, tt.part.SizeMiB = "ext4", 64
 			d := imagetest.Build(t, "gpt", tt.part)
 			for p, flag := range tt.flags {

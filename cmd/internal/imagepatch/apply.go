@@ -47,89 +47,114 @@ const dirMode fs.FileMode = 0o755
 // then symbolic links. It returns what it did and the masks it could not
 // link because the unit name is taken.
 func apply(fsys *diskimage.FS, plan guest.Plan, log *slog.Logger) ([]Change, []string, error) {
-	var changes []Change
-	did := func(c Change) {
-		changes = append(changes, c)
-		log.Debug("image edit", "op", c.Op, "path", c.Path, "detail", c.Detail)
-	}
+	a := &applier{fsys: fsys, log: log, dirs: map[string]bool{}}
+	err := a.apply(plan)
+	return a.changes, a.masks, err
+}
+
+type applier struct {
+	fsys    *diskimage.FS
+	log     *slog.Logger
+	dirs    map[string]bool // directories known to exist
+	changes []Change
+	masks   []string
+}
+
+func (a *applier) did(c Change) {
+	a.changes = append(a.changes, c)
+	a.log.Debug("image edit", "op", c.Op, "path", c.Path, "detail", c.Detail)
+}
+
+func (a *applier) apply(plan guest.Plan) error {
 	dirs := append([]guest.Dir(nil), plan.Dirs...)
 	sort.SliceStable(dirs, func(i, j int) bool { return depth(dirs[i].Path) < depth(dirs[j].Path) })
 	for _, d := range dirs {
 		if err := checkEntry(d.Path, d.Mode); err != nil {
-			return changes, nil, err
+			return err
 		}
-		if err := mkdirAll(fsys, d.Path, d.Mode, did); err != nil {
-			return changes, nil, err
+		if err := a.mkdirAll(d.Path, d.Mode); err != nil {
+			return err
 		}
 	}
 	for _, f := range plan.Files {
 		if err := checkEntry(f.Path, f.Mode); err != nil {
-			return changes, nil, err
+			return err
 		}
-		if err := mkdirAll(fsys, path.Dir(f.Path), dirMode, did); err != nil {
-			return changes, nil, err
-		}
-		info, err := fsys.Lstat(f.Path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if err := fsys.WriteFile(f.Path, f.Data, f.Mode); err != nil {
-				return changes, nil, err
-			}
-			did(Change{OpWrite, f.Path, fmt.Sprintf("%04o, %d bytes", f.Mode.Perm(), len(f.Data))})
-		case err != nil:
-			return changes, nil, err
-		case info.Mode.IsRegular() && info.Mode.Perm() == f.Mode.Perm() && info.Size == int64(len(f.Data)):
-			old, err := fsys.ReadFile(f.Path)
-			if err != nil {
-				return changes, nil, err
-			}
-			if !bytes.Equal(old, f.Data) {
-				return changes, nil, overwriteError(f.Path, "with different content")
-			}
-			did(Change{OpPresent, f.Path, "same content and mode"})
-		default:
-			return changes, nil, overwriteError(f.Path, fmt.Sprintf("as %s %d bytes", describeMode(info.Mode), info.Size))
+		if err := a.file(f); err != nil {
+			return err
 		}
 	}
-	var masks []string
 	for _, s := range plan.Symlinks {
 		if err := checkPath(s.Path); err != nil {
-			return changes, nil, err
+			return err
 		}
-		if err := mkdirAll(fsys, path.Dir(s.Path), dirMode, did); err != nil {
-			return changes, nil, err
-		}
-		info, err := fsys.Lstat(s.Path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if err := fsys.Symlink(s.Target, s.Path); err != nil {
-				return changes, nil, err
-			}
-			did(Change{OpLink, s.Path, "-> " + s.Target})
-		case err != nil:
-			return changes, nil, err
-		case info.Mode&fs.ModeSymlink != 0 && info.Target == s.Target:
-			did(Change{OpPresent, s.Path, "-> " + s.Target})
-		case s.Target == "/dev/null" && strings.Contains(path.Base(s.Path), "."):
-			// A unit name taken by the image (an alias link, an admin's
-			// unit): masking it in the image would need a remove.
-			unit := path.Base(s.Path)
-			masks = append(masks, unit)
-			detail := "exists as " + describeMode(info.Mode)
-			if info.Target != "" {
-				detail += " -> " + info.Target
-			}
-			did(Change{OpCmdline, s.Path, detail + "; systemd.mask=" + unit})
-			log.Info("unit name taken in the image; masking it on the kernel command line", "unit", unit, "path", s.Path)
-		default:
-			what := describeMode(info.Mode)
-			if info.Target != "" {
-				what += " -> " + info.Target
-			}
-			return changes, nil, fmt.Errorf("refusing to replace %s (%s) with a link to %s: distrotest never removes files from an image", s.Path, what, s.Target)
+		if err := a.symlink(s); err != nil {
+			return err
 		}
 	}
-	return changes, masks, nil
+	return nil
+}
+
+func (a *applier) file(f guest.File) error {
+	if err := a.mkdirAll(path.Dir(f.Path), dirMode); err != nil {
+		return err
+	}
+	info, err := a.fsys.Lstat(f.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := a.fsys.WriteFile(f.Path, f.Data, f.Mode); err != nil {
+			return err
+		}
+		a.did(Change{OpWrite, f.Path, fmt.Sprintf("%04o, %d bytes", f.Mode.Perm(), len(f.Data))})
+		return nil
+	case err != nil:
+		return err
+	case info.Mode.IsRegular() && info.Mode.Perm() == f.Mode.Perm() && info.Size == int64(len(f.Data)):
+		old, err := a.fsys.ReadFile(f.Path)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(old, f.Data) {
+			return overwriteError(f.Path, "with different content")
+		}
+		a.did(Change{OpPresent, f.Path, "same content and mode"})
+		return nil
+	}
+	return overwriteError(f.Path, fmt.Sprintf("as %s %d bytes", describeMode(info.Mode), info.Size))
+}
+
+func (a *applier) symlink(s guest.Symlink) error {
+	if err := a.mkdirAll(path.Dir(s.Path), dirMode); err != nil {
+		return err
+	}
+	info, err := a.fsys.Lstat(s.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := a.fsys.Symlink(s.Target, s.Path); err != nil {
+			return err
+		}
+		a.did(Change{OpLink, s.Path, "-> " + s.Target})
+		return nil
+	case err != nil:
+		return err
+	case info.Mode&fs.ModeSymlink != 0 && info.Target == s.Target:
+		a.did(Change{OpPresent, s.Path, "-> " + s.Target})
+		return nil
+	}
+	what := describeMode(info.Mode)
+	if info.Target != "" {
+		what += " -> " + info.Target
+	}
+	if s.Target == "/dev/null" && strings.Contains(path.Base(s.Path), ".") {
+		// A unit name taken by the image (an alias link, an admin's
+		// unit): masking it in the image would need a remove.
+		unit := path.Base(s.Path)
+		a.masks = append(a.masks, unit)
+		a.did(Change{OpCmdline, s.Path, "exists as " + what + "; systemd.mask=" + unit})
+		a.log.Info("unit name taken in the image; masking it on the kernel command line", "unit", unit, "path", s.Path)
+		return nil
+	}
+	return fmt.Errorf("refusing to replace %s (%s) with a link to %s: distrotest never removes files from an image", s.Path, what, s.Target)
 }
 
 func overwriteError(p, how string) error {
@@ -138,10 +163,14 @@ func overwriteError(p, how string) error {
 
 // mkdirAll creates dir and its missing parents; dir gets mode, parents
 // dirMode. Existing directories (or links to them) are left alone.
-func mkdirAll(fsys *diskimage.FS, dir string, mode fs.FileMode, did func(Change)) error {
-	info, err := fsys.Stat(dir)
+func (a *applier) mkdirAll(dir string, mode fs.FileMode) error {
+	if a.dirs[dir] {
+		return nil
+	}
+	info, err := a.fsys.Stat(dir)
 	switch {
 	case err == nil && info.Mode.IsDir():
+		a.dirs[dir] = true
 		return nil
 	case err == nil:
 		return fmt.Errorf("%s exists in the image as %s, not a directory", dir, describeMode(info.Mode))
@@ -149,14 +178,15 @@ func mkdirAll(fsys *diskimage.FS, dir string, mode fs.FileMode, did func(Change)
 		return err
 	}
 	if parent := path.Dir(dir); parent != dir {
-		if err := mkdirAll(fsys, parent, dirMode, did); err != nil {
+		if err := a.mkdirAll(parent, dirMode); err != nil {
 			return err
 		}
 	}
-	if err := fsys.Mkdir(dir, mode); err != nil {
+	if err := a.fsys.Mkdir(dir, mode); err != nil {
 		return err
 	}
-	did(Change{OpMkdir, dir, fmt.Sprintf("%04o", mode.Perm())})
+	a.dirs[dir] = true
+	a.did(Change{OpMkdir, dir, fmt.Sprintf("%04o", mode.Perm())})
 	return nil
 }
 

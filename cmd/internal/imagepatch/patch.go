@@ -106,12 +106,15 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 	if err := ctx.Err(); err != nil {
 		return nil, rep, err
 	}
+	start := time.Now()
+	log.Debug("image read", "root", root.Device(), "kernel", boot.Kernel, "initrd", boot.Initrd, "systemd", systemd)
 	changes, masks, err := apply(fsys, plan, log)
 	rep.Changes, rep.CommandLineMasks = changes, masks
 	if err != nil {
 		return nil, rep, err
 	}
 	rep.DirtyClusters = img.Dirty()
+	log.Debug("plan applied in memory", "changes", len(changes), "dirty_clusters", rep.DirtyClusters, "took", time.Since(start))
 
 	m := &manifest.Manifest{
 		Version: manifest.CurrentVersion, Distro: spec.Distro, Release: spec.Release, System: spec.System,
@@ -130,12 +133,14 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 		if err := copyOut(ctx, bootFS, boot.Initrd, filepath.Join(tmp, m.Initrd)); err != nil {
 			return err
 		}
+		log.Debug("kernel and initrd extracted", "took", time.Since(start))
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err := img.WriteQcow2(filepath.Join(tmp, m.Disk), opts.Standalone); err != nil {
 			return err
 		}
+		log.Debug("disk written", "standalone", opts.Standalone, "took", time.Since(start))
 		return m.Write(tmp)
 	})
 	if err != nil {

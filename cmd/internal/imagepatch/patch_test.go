@@ -119,6 +119,7 @@ func TestPatchFilesystems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			tree := imagetest.Tree(t, debianFiles())
 			d := imagetest.Build(t, "gpt",
 				imagetest.Part{Number: 1, SizeMiB: 64, FS: tt.fs, Tree: tree, Mkfs: tt.mkfs},
@@ -276,6 +277,7 @@ func TestPatchRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			files := debianFiles()
 			for k, v := range tt.files {
 				files[k] = v
@@ -423,6 +425,9 @@ func TestBadInputs(t *testing.T) {
 				t.Errorf("error %q, want %q", err, tt.want)
 			}
 			after, _ := os.ReadDir(filepath.Dir(out))
+			if filepath.Dir(out) == "/proc" {
+				return // its listing changes as processes come and go
+			}
 			if diff := cmp.Diff(names(before), names(after)); diff != "" {
 				t.Errorf("the output's directory changed (-before +after):\n%s", diff)
 			}
