@@ -25,7 +25,7 @@ with subtest("the client reaches the server by name: ICMP and TCP"):
     a.succeed("ping -6 -c 1 -W 2 2001:db8:1::2")
     b.succeed("systemd-run --unit=pong -- sh -c 'while true; do echo pong | nc -l -N 7000; done'")
     b.wait_for_open_port(7000)
-    a.wait_until_succeeds("nc -N b 7000 </dev/null | grep -q pong", timeout=60)
+    a.wait_until_succeeds("nc -4 -N -w 5 b 7000 </dev/null | grep -q pong", timeout=120)
 
 with subtest("block and unblock"):
     a.block()
