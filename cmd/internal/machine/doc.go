@@ -1,7 +1,8 @@
 // Package machine is one virtual machine of a test: a QEMU process booted
 // from a prepared image (cmd/internal/manifest), its QMP connection
-// (cmd/internal/qmp), the guest's root shell on hvc0 (cmd/internal/backdoor)
-// and its serial console. It is the test API in Go that the Python bridge
+// (cmd/internal/qmp), the guest's root shell (cmd/internal/backdoor) on the
+// virtconsole hvc0 or, with Config.ShellPort, on a virtio serial port, and
+// its serial console. It is the test API in Go that the Python bridge
 // exposes with nixpkgs' names: Start, Execute, Shutdown, Reboot, Crash,
 // WaitForShutdown, Screenshot, SendKey, SendConsole, ForwardPort,
 // CopyFromHost, CopyFromMachine, SetLinks (block/unblock), and so on.
@@ -29,8 +30,11 @@
 // VLAN switches (cmd/internal/vlan) or number machines: the runner does, and
 // passes the results in Config.
 //
-// Tests: the unit tests need no VM. The VM tests boot a prepared image and
-// run only with DISTROTEST_VM_TESTS=1 and DISTROTEST_TEST_IMAGE=<prepared
-// image dir>; testdata/mkharness.sh builds a tiny image from the host's
-// kernel and busybox that boots in seconds for development.
+// Tests: the unit tests need no VM (some run qemu-img, and QEMU with a bad
+// command line). The VM tests boot a prepared image and run only with
+// DISTROTEST_VM_TESTS=1 and DISTROTEST_TEST_IMAGE=<prepared image dir>;
+// DISTROTEST_TEST_SHELL_PORT=1 puts the shell on the virtio port for images
+// whose backdoor listens there. testdata/mkharness.sh builds a tiny image
+// from the host's kernel, bash and busybox that boots in seconds under TCG,
+// for development (it serves the shell on either device).
 package machine

@@ -62,6 +62,10 @@ type Config struct {
 	DiskSizeMiB int
 	// CPU overrides QEMU's -cpu model (see qemu.Config.CPU).
 	CPU string
+	// ShellPort puts the guest's shell on the virtio serial port of this
+	// name instead of the virtconsole hvc0 (see qemu.Config.ShellPort);
+	// the image's backdoor must listen there (qemu.ShellPortName).
+	ShellPort string
 	// Host is the result of qemu.Probe.
 	Host qemu.Host
 	// Shares are host directories to mount in the guest.
@@ -293,6 +297,7 @@ func (m *Machine) QEMUConfig() qemu.Config {
 		QMPSocket:    m.sock("qmp"),
 		ShellSocket:  m.sock("shell"),
 		SerialSocket: m.sock("serial"),
+		ShellPort:    m.cfg.ShellPort,
 		ExtraArgs:    m.cfg.ExtraQEMUArgs,
 	}
 	if m.cfg.NixStore != "" {
@@ -651,7 +656,10 @@ func (m *Machine) Crash(ctx context.Context) error {
 	err := r.qmp.Execute(qctx, "quit", nil, nil)
 	cancel()
 	if err == nil || diedDuring(r, err) {
-		if werr := m.waitExit(ctx, r, "crashing"); werr == nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		werr := m.waitExit(wctx, r, "crashing")
+		cancel()
+		if werr == nil {
 			return nil
 		}
 	}

@@ -22,6 +22,9 @@ const (
 	UserNIC = "nic-user"
 	// StoreTag is the 9p mount tag of the Nix store share.
 	StoreTag = "nix-store"
+	// ShellPortName is the name of the virtio serial port for the guest's
+	// shell when Config.ShellPort is used.
+	ShellPortName = "org.distrotest.shell"
 )
 
 // VLANNIC returns the device id of the NIC on vlan, the name QMP set_link
@@ -85,6 +88,13 @@ type Config struct {
 	// SerialSocket is a unix socket the caller listens on; QEMU connects to
 	// it and joins it to the guest's first serial port (ttyS0).
 	SerialSocket string
+	// ShellPort, when not empty, joins ShellSocket to a virtio serial port
+	// of that name (in the guest /dev/virtio-ports/NAME, or the vport*
+	// device whose /sys/class/virtio-ports/*/name is NAME) instead of a
+	// virtconsole (/dev/hvc0). A port has flow control; a virtconsole
+	// drops what the guest writes while the host's socket is full (QEMU's
+	// virtio-console.c: "silently dropping console data on EAGAIN").
+	ShellPort string
 
 	// Shares are exported over 9p; the Nix store is a share with StoreTag.
 	Shares []Share
@@ -188,7 +198,11 @@ func Cmdline(cfg Config, host Host) []string {
 	if cfg.ShellSocket != "" {
 		add("-chardev", opts("socket", "id", "shell", "path", cfg.ShellSocket))
 		add("-device", "virtio-serial-pci,id=virtio-serial0")
-		add("-device", "virtconsole,chardev=shell,id=shell0")
+		if cfg.ShellPort != "" {
+			add("-device", opts("virtserialport,chardev=shell,id=shell0", "name", cfg.ShellPort))
+		} else {
+			add("-device", "virtconsole,chardev=shell,id=shell0")
+		}
 	}
 	add("-device", "virtio-rng-pci")
 

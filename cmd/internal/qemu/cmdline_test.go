@@ -51,6 +51,16 @@ func TestCmdline(t *testing.T) {
 		return out
 	}
 
+	replace := func(args []string, old, new string) []string {
+		out := append([]string(nil), args...)
+		for i := range out {
+			if out[i] == old {
+				out[i] = new
+			}
+		}
+		return out
+	}
+
 	tests := []struct {
 		name string
 		cfg  Config
@@ -113,6 +123,14 @@ func TestCmdline(t *testing.T) {
 				"-netdev", "dgram,id=vlan12,local.type=unix,local.path=/s/server.vlan12,remote.type=unix,remote.path=/sw/vlan12.sock",
 				"-device", "virtio-net-pci,netdev=vlan12,mac=52:54:00:12:0c:02,id=nic-vlan12",
 			}),
+		},
+		{
+			name: "shell on a virtio serial port",
+			cfg:  with(machine, func(c *Config) { c.ShellPort = ShellPortName }),
+			host: tcg,
+			want: join([]string{"-name", "guest=server"}, common("tcg"),
+				replace(machineArgs, "virtconsole,chardev=shell,id=shell0", "virtserialport,chardev=shell,id=shell0,name=org.distrotest.shell"),
+				userNet),
 		},
 		{
 			name: "firmware boot from a raw disk",

@@ -79,9 +79,21 @@ for p in $(cat /proc/cmdline); do
 		[ -n "$nic" ] && { ip link set "$nic" up; ip addr add "192.168.$vl.$n/24" dev "$nic"; } ;;
 	esac
 done
-i=0; while [ ! -e /dev/hvc0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-echo "harness: starting backdoor" >/dev/ttyS0
-setsid sh -c 'exec </dev/hvc0 >/dev/hvc0 2>/dev/ttyS0; stty raw -echo; cd /root; echo "Spawning backdoor root shell..."; HOME=/root PS1="" exec /bin/bash --norc /dev/hvc0' &
+# The shell is on the virtio port org.distrotest.shell when QEMU has one,
+# else on the virtconsole hvc0.
+port=
+i=0; while [ -z "$port" ] && [ ! -e /dev/hvc0 ] && [ $i -lt 100 ]; do
+	for d in /sys/class/virtio-ports/*; do
+		[ "$(cat "$d/name" 2>/dev/null)" = org.distrotest.shell ] && port=/dev/${d##*/}
+	done
+	sleep 0.1; i=$((i+1))
+done
+echo "harness: starting backdoor on ${port:-/dev/hvc0}" >/dev/ttyS0
+if [ -n "$port" ]; then
+	setsid sh -c "exec 0<>$port 1>&0 2>/dev/ttyS0; cd /root; echo 'Spawning backdoor root shell...'; HOME=/root PS1= exec /bin/bash --norc" &
+else
+	setsid sh -c 'exec </dev/hvc0 >/dev/hvc0 2>/dev/ttyS0; stty raw -echo; cd /root; echo "Spawning backdoor root shell..."; HOME=/root PS1="" exec /bin/bash --norc /dev/hvc0' &
+fi
 while :; do wait; sleep 1; done
 INIT
 chmod 755 "$root/init"
