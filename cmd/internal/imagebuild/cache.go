@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
 )
 
 // Names inside a cache entry <cache>/images/<name>/.
@@ -100,24 +101,7 @@ func Export(src, dir string) (string, error) {
 		return "", fmt.Errorf("exporting image: %w", err)
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(dir, "."+DiskFile+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("exporting image: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = io.Copy(tmp, in)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
+	err = atomicfile.WriteFrom(dst, in, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("exporting image to %s: %w", dst, err)
 	}

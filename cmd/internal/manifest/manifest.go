@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
 )
 
 // FileName is the name of the manifest inside a prepared image directory.
@@ -100,38 +102,5 @@ func (m *Manifest) Write(dir string) error {
 		return fmt.Errorf("encoding manifest: %w", err)
 	}
 	data = append(data, '\n')
-	return WriteFileAtomic(filepath.Join(dir, FileName), data, 0o644)
-}
-
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place, so readers never see a partial file.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(filepath.Join(dir, FileName), data, 0o644)
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
 )
 
 // ChangeKind says how a file in gen/ differs from what should be there.
@@ -102,7 +104,7 @@ func Write(dir string, files map[string][]byte) ([]Change, error) {
 			}
 			fallthrough
 		case Missing:
-			if err := writeAtomic(target, files[c.Name]); err != nil {
+			if err := atomicfile.WriteFile(target, files[c.Name], 0o644); err != nil {
 				return nil, fmt.Errorf("writing generated files: %w", err)
 			}
 		}
@@ -122,31 +124,4 @@ func isGeneratedFile(name string) (bool, error) {
 		return false, err
 	}
 	return IsGenerated(buf[:n]), nil
-}
-
-// writeAtomic writes data to name through a temporary file in the same
-// directory, so readers see the old or the new content, never a mix.
-func writeAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }

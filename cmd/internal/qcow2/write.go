@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
+
+	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
 )
 
 // l2Entries is the number of entries in an L2 table of an image we write.
@@ -50,16 +50,11 @@ func (o *Overlay) writeQcow2(path, backingFile, backingFormat string) (err error
 	o.mu.Lock()
 	defer o.mu.Unlock()
 
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.New(path, 0o644)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort()
 
 	w := &imageWriter{
 		w:        bufio.NewWriterSize(f, 1<<20),
@@ -87,25 +82,7 @@ func (o *Overlay) writeQcow2(path, backingFile, backingFormat string) (err error
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename durable; failing to sync the directory is not worth
-	// failing a write that has already replaced the file.
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return f.Commit()
 }
 
 // writeDirty writes the dirty clusters, in guest order.

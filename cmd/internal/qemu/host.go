@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
 )
 
 // Host is what Probe found out about the host: plain data, cheap to copy.
@@ -285,24 +287,7 @@ func writeVerdict(path string, key probeKey, v verdict, kernel string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".kvm-*.tmp")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // hostKernels lists the host's kernels, the running release first.
