@@ -11,6 +11,8 @@ packages=(
   dosfstools        # mkfs.vfat for the ESP
   mtools
   gdisk             # sgdisk (tests)
+  fdisk             # sfdisk (tests)
+  xfsprogs          # mkfs.xfs (tests)
   python3           # runs test scripts
   tesseract-ocr     # get_screen_text / wait_for_text
   nix-bin           # tests of the Nix layer

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 func TestPlanParentsListed(t *testing.T) {
@@ -86,7 +88,7 @@ func TestKernelParams(t *testing.T) {
 // checks the network files and /etc/hosts it writes.
 func TestSetupScript(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash not installed")
+		testenv.Missing(t, "bash not installed")
 	}
 	root := t.TempDir()
 	params, err := KernelParams(Identity{Hostname: "b", N: 2, VLANs: []int{1, 2},

@@ -16,15 +16,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 // integration skips unless the slow tests are selected, and fails when
 // the host cannot run them.
 func integration(t *testing.T) {
 	t.Helper()
-	if os.Getenv("DISTROTEST_VM_TESTS") != "1" {
-		t.Skip("VM test: set DISTROTEST_VM_TESTS=1 (CI does)")
-	}
+	testenv.NeedVM(t)
 	if os.Geteuid() != 0 {
 		t.Skip("image build test: needs root (mmdebstrap --mode=root)")
 	}

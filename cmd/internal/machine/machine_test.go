@@ -16,6 +16,7 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -149,7 +150,7 @@ func testImage(t *testing.T) (dir, img string) {
 	t.Helper()
 	img, err := exec.LookPath("qemu-img")
 	if err != nil {
-		t.Skip("qemu-img is not installed (install qemu-utils)")
+		testenv.Missing(t, "qemu-img is not installed (install qemu-utils)")
 	}
 	dir = t.TempDir()
 	if out, err := exec.Command(img, "create", "-q", "-f", "qcow2", filepath.Join(dir, "disk.qcow2"), "64M").CombinedOutput(); err != nil {
@@ -325,7 +326,7 @@ func TestStartFailure(t *testing.T) {
 	imageDir, img := testImage(t)
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("qemu-system-x86_64 is not installed (install qemu-system-x86)")
+		testenv.Missing(t, "qemu-system-x86_64 is not installed (install qemu-system-x86)")
 	}
 	m, err := New(Config{Name: "bad", ImageDir: imageDir, Host: qemu.Host{Binary: bin, Img: img, Accel: qemu.AccelTCG},
 		ExtraQEMUArgs: []string{"-no-such-option"}})

@@ -24,6 +24,7 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 	"github.com/distrotest/distrotest/cmd/internal/vlan"
 	"github.com/google/go-cmp/cmp"
 )
@@ -32,9 +33,7 @@ import (
 // tests are not requested.
 func vmImage(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("DISTROTEST_VM_TESTS") != "1" {
-		t.Skip("VM test: set DISTROTEST_VM_TESTS=1 (CI does)")
-	}
+	testenv.NeedVM(t)
 	dir := os.Getenv("DISTROTEST_TEST_IMAGE")
 	if dir == "" {
 		t.Fatal("DISTROTEST_VM_TESTS=1 but DISTROTEST_TEST_IMAGE is not set: point it at a prepared image directory " +

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 var quoteTests = []struct {
@@ -176,7 +178,7 @@ func TestMarshalErrors(t *testing.T) {
 func TestNixRoundTrip(t *testing.T) {
 	nix, err := exec.LookPath("nix-instantiate")
 	if err != nil {
-		t.Skip("nix-instantiate not on PATH (install nix-bin): cannot check escaping against Nix")
+		testenv.Missing(t, "nix-instantiate not on PATH (install nix-bin): cannot check escaping against Nix")
 	}
 	value := map[string]any{}
 	for _, tt := range quoteTests {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/distrotest/distrotest/cmd/internal/distro"
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -246,7 +247,7 @@ func TestIsGenerated(t *testing.T) {
 func TestNixEvaluates(t *testing.T) {
 	nix, err := exec.LookPath("nix-instantiate")
 	if err != nil {
-		t.Skip("nix-instantiate not on PATH (install nix-bin): cannot evaluate generated files")
+		testenv.Missing(t, "nix-instantiate not on PATH (install nix-bin): cannot evaluate generated files")
 	}
 	files, err := Files(load(t, testCases(t)...))
 	if err != nil {

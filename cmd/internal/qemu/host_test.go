@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 func TestWantedAccel(t *testing.T) {
@@ -213,7 +215,7 @@ func TestBootTestArgs(t *testing.T) {
 
 func TestProbeTCG(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 is not installed (install qemu-system-x86)")
+		testenv.Missing(t, "qemu-system-x86_64 is not installed (install qemu-system-x86)")
 	}
 	h, err := Probe(context.Background(), ProbeConfig{Want: "tcg", System: "x86_64-linux"})
 	if err != nil {
@@ -225,23 +227,30 @@ func TestProbeTCG(t *testing.T) {
 }
 
 func TestProbeAuto(t *testing.T) {
-	if os.Getenv("DISTROTEST_VM_TESTS") != "1" {
-		t.Skip("VM test: set DISTROTEST_VM_TESTS=1 (CI does)")
+	testenv.NeedVM(t)
+	// The VM stage gives the prepared image under test: its kernel is the
+	// one KVM has to boot, so the verdict comes from a real test boot.
+	var kernels []string
+	if dir := os.Getenv("DISTROTEST_TEST_IMAGE"); dir != "" {
+		kernels = []string{filepath.Join(dir, "vmlinuz")}
 	}
 	cache := t.TempDir()
 	start := time.Now()
-	h, err := Probe(context.Background(), ProbeConfig{CacheDir: cache})
+	h, err := Probe(context.Background(), ProbeConfig{CacheDir: cache, Kernels: kernels})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("first probe: %s in %v", h, time.Since(start))
 	start = time.Now()
-	h2, err := Probe(context.Background(), ProbeConfig{CacheDir: cache})
+	h2, err := Probe(context.Background(), ProbeConfig{CacheDir: cache, Kernels: kernels})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("second probe: %s in %v", h2, time.Since(start))
 	if h.Accel != h2.Accel {
 		t.Errorf("cached probe chose %s, first %s", h2.Accel, h.Accel)
+	}
+	if len(kernels) > 0 && strings.Contains(h.String(), "no kernel to test it with") {
+		t.Errorf("probe did not test KVM with the image's kernel %s: %s", kernels[0], h)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 // request is a command as the fake server sees it.
@@ -435,7 +437,7 @@ func TestDialWaitsForSocket(t *testing.T) {
 func TestRealQEMU(t *testing.T) {
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("qemu-system-x86_64 not found: install qemu-system-x86 to run this test")
+		testenv.Missing(t, "qemu-system-x86_64 not found: install qemu-system-x86 to run this test")
 	}
 	sock := filepath.Join(shortDir(t), "qmp")
 	cmd := exec.Command(bin, "-machine", "none", "-display", "none", "-nodefaults",

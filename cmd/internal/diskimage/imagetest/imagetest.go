@@ -19,6 +19,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/ext4"
+
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 // Need skips the test when a tool is missing.
@@ -26,7 +28,7 @@ func Need(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (make setup installs e2fsprogs, gdisk, dosfstools, xfsprogs, qemu-utils)", tool)
+			testenv.Missing(t, "%s is not installed (make setup installs e2fsprogs, gdisk, dosfstools, xfsprogs, qemu-utils)", tool)
 		}
 	}
 }
