@@ -2,15 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
+	"github.com/distrotest/distrotest/cmd/internal/term"
 )
 
 func newImageBuildCommand() *cobra.Command {
@@ -51,7 +50,7 @@ Supported: ` + strings.Join(refs, ", "),
 			req.Mirror = mirror
 			stderr := cmd.ErrOrStderr()
 			opts := imagebuild.Options{Logger: slog.Default()}
-			if interactive(stderr) {
+			if term.Progress(stderr) {
 				opts.Progress = stderr
 			}
 			_, cached, err := imagebuild.Lookup(req, "")
@@ -83,18 +82,4 @@ Supported: ` + strings.Join(refs, ", "),
 	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions([]string{"x86_64-linux"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output")
 	return cmd
-}
-
-// interactive reports whether step-by-step progress should go to w: a
-// terminal, and not in CI.
-func interactive(w io.Writer) bool {
-	if os.Getenv("CI") == "true" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

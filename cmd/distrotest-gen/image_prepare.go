@@ -15,6 +15,7 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
 	"github.com/distrotest/distrotest/cmd/internal/imagepatch"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
+	"github.com/distrotest/distrotest/cmd/internal/term"
 )
 
 // patchRecipe changes whenever the patcher's output changes for the same
@@ -44,13 +45,9 @@ prepared directory: what 'distrotest run --image debian/13' uses without Nix.`,
 					return err
 				}
 			}
-			var progress *os.File
-			if os.Getenv("CI") != "true" {
-				progress = os.Stderr
-			}
 			opts := imagebuild.Options{CacheDir: cacheDir, Logger: slog.Default()}
-			if progress != nil {
-				opts.Progress = progress
+			if !term.CI() {
+				opts.Progress = os.Stderr
 			}
 			base, err := imagebuild.Build(ctx, imagebuild.Request{Distro: rel.Distro, Release: rel.Version, Arch: system}, opts)
 			if err != nil {

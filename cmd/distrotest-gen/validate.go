@@ -3,12 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distrotest/distrotest/cmd/internal/distro"
+	"github.com/distrotest/distrotest/cmd/internal/term"
 )
 
 func newValidateCommand() *cobra.Command {
@@ -49,26 +48,13 @@ func loadDistros(cmd *cobra.Command, dir string) (*distro.Catalog, error) {
 	var de *distro.DiagnosticsError
 	if errors.As(err, &de) {
 		stderr := cmd.ErrOrStderr()
-		if werr := de.Write(stderr, 0, colorDiagnostics(stderr)); werr != nil {
+		if werr := de.Write(stderr, 0, term.Color(stderr)); werr != nil {
 			return nil, fmt.Errorf("writing diagnostics: %w", werr)
 		}
 		n := len(de.Diagnostics.Errs())
 		return nil, fmt.Errorf("%s: %d %s in the distro descriptions", dir, n, plural(n, "error", "errors"))
 	}
 	return cat, err
-}
-
-// colorDiagnostics reports whether w is a terminal that wants colour.
-func colorDiagnostics(w io.Writer) bool {
-	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func plural(n int, one, many string) string {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/fatih/color"
-	"github.com/mattn/go-isatty"
+
+	"github.com/distrotest/distrotest/cmd/internal/term"
 )
 
 // Options configure a Log.
@@ -25,15 +25,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// UseColor reports whether output to w should be coloured: w is a terminal,
-// NO_COLOR is unset or empty and TERM is not "dumb".
-func UseColor(w io.Writer) bool {
-	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	f, ok := w.(interface{ Fd() uintptr })
-	return ok && isatty.IsTerminal(f.Fd())
-}
+// UseColor reports whether output to w should be coloured (term.Color).
+func UseColor(w io.Writer) bool { return term.Color(w) }
 
 // Log is the record of one test run. Its methods and its blocks' methods
 // may be called from several goroutines.
