@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
 	"github.com/distrotest/distrotest/cmd/internal/imagepatch"
@@ -41,7 +42,7 @@ prepared directory: what 'distrotest run --image debian/13' uses without Nix.`,
 				return fmt.Errorf("%s has no build recipe: let Nix fetch its image (lib.<system>.%s.\"%s\") or patch a downloaded image with 'distrotest-gen image patch'", rel.Ref(), rel.Distro, rel.Version)
 			}
 			if cacheDir == "" {
-				if cacheDir, err = imagebuild.DefaultCacheDir(); err != nil {
+				if cacheDir, err = cache.DefaultDir(); err != nil {
 					return err
 				}
 			}
@@ -60,7 +61,7 @@ prepared directory: what 'distrotest run --image debian/13' uses without Nix.`,
 			h := sha256.New()
 			fmt.Fprintf(h, "%s\n%s\n%d\n%d\n%s\n", patchRecipe, base, st.Size(), st.ModTime().UnixNano(), guest.NewPlan().Hash())
 			key := hex.EncodeToString(h.Sum(nil))[:12]
-			out := filepath.Join(cacheDir, "prepared", fmt.Sprintf("%s-%s-%s-%s", rel.Distro, rel.Version, system, key))
+			out := filepath.Join(cache.Prepared(cacheDir), fmt.Sprintf("%s-%s-%s-%s", rel.Distro, rel.Version, system, key))
 			if _, err := manifest.Load(out); err == nil {
 				fmt.Fprintln(cmd.OutOrStdout(), out)
 				return nil
@@ -68,7 +69,7 @@ prepared directory: what 'distrotest run --image debian/13' uses without Nix.`,
 			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				return fmt.Errorf("preparing %s: %w", rel.Ref(), err)
 			}
-			unlock, err := imagebuild.LockFile(ctx, out+".lock", slog.Default())
+			unlock, err := cache.Lock(ctx, out+".lock", slog.Default())
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/driver"
 	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
 	"github.com/distrotest/distrotest/cmd/internal/report"
@@ -127,7 +128,7 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 	default:
 		return fmt.Errorf("--accel %q: want auto, kvm or tcg", f.accel)
 	}
-	cacheDir, err := driver.DefaultCacheDir()
+	cacheDir, err := cache.DefaultDir()
 	if err != nil {
 		return err
 	}

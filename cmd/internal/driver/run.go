@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/machine"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
@@ -48,7 +49,7 @@ type Options struct {
 	GlobalTimeout time.Duration
 	// Python is the interpreter ("" : $DISTROTEST_PYTHON, then python3).
 	Python string
-	// CacheDir is distrotest's cache ("" : DefaultCacheDir()).
+	// CacheDir is distrotest's cache ("" : cache.DefaultDir()).
 	CacheDir string
 	// Stdin, Stdout and Stderr are the terminal; the log goes to Stderr.
 	Stdin          io.Reader
@@ -72,15 +73,6 @@ func DefaultOutDir() string {
 		return out
 	}
 	return "distrotest-out"
-}
-
-// DefaultCacheDir is $XDG_CACHE_HOME/distrotest (~/.cache/distrotest).
-func DefaultCacheDir() (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("finding the cache directory: %w", err)
-	}
-	return filepath.Join(dir, "distrotest"), nil
 }
 
 // TimeoutError is the cause of a run's end by its global timeout.
@@ -117,7 +109,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 	}
 	cacheDir := opt.CacheDir
 	if cacheDir == "" {
-		if cacheDir, err = DefaultCacheDir(); err != nil {
+		if cacheDir, err = cache.DefaultDir(); err != nil {
 			return err
 		}
 	}
@@ -227,7 +219,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 	defer os.RemoveAll(sockDir)
 	var stateRoot string
 	if opt.KeepState {
-		stateRoot = filepath.Join(cacheDir, "state", cfg.Name)
+		stateRoot = cache.State(cacheDir, cfg.Name)
 		if err := os.MkdirAll(stateRoot, 0o700); err != nil {
 			return fmt.Errorf("creating the state directory: %w", err)
 		}

@@ -14,11 +14,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 )
 
 // Options say where and how to build; they do not change the result.
 type Options struct {
-	CacheDir string       // "" means DefaultCacheDir()
+	CacheDir string       // "" means cache.DefaultDir()
 	Logger   *slog.Logger // nil discards
 	// Progress receives one line when a step starts and one with its
 	// duration when it ends; nil for none.
@@ -46,12 +48,12 @@ func Build(ctx context.Context, req Request, opts Options) (string, error) {
 	}
 	cacheDir := opts.CacheDir
 	if cacheDir == "" {
-		if cacheDir, err = DefaultCacheDir(); err != nil {
+		if cacheDir, err = cache.DefaultDir(); err != nil {
 			return "", err
 		}
 	}
 	name := recipe.Name()
-	imagesDir := filepath.Join(cacheDir, "images")
+	imagesDir := cache.Images(cacheDir)
 	target := filepath.Join(imagesDir, name)
 	if complete(target) {
 		log.Debug("image cached", "dir", target)
@@ -77,7 +79,7 @@ func Build(ctx context.Context, req Request, opts Options) (string, error) {
 	}
 	target = filepath.Join(imagesDir, name)
 
-	unlock, err := LockFile(ctx, filepath.Join(imagesDir, name+".lock"), log)
+	unlock, err := cache.Lock(ctx, filepath.Join(imagesDir, name+".lock"), log)
 	if err != nil {
 		return "", fmt.Errorf("building %s: %w", name, err)
 	}

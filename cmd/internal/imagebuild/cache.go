@@ -1,17 +1,14 @@
 package imagebuild
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 )
 
 // Names inside a cache entry <cache>/images/<name>/.
@@ -19,15 +16,6 @@ const (
 	DiskFile = "disk.qcow2"
 	InfoFile = "build.json"
 )
-
-// DefaultCacheDir is $XDG_CACHE_HOME/distrotest, or ~/.cache/distrotest.
-func DefaultCacheDir() (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("finding the cache directory: %w", err)
-	}
-	return filepath.Join(dir, "distrotest"), nil
-}
 
 // Lookup returns the cached disk of req under cacheDir ("" for the default)
 // and whether it exists. It builds nothing and needs no host tools; the
@@ -38,11 +26,11 @@ func Lookup(req Request, cacheDir string) (path string, ok bool, err error) {
 		return "", false, err
 	}
 	if cacheDir == "" {
-		if cacheDir, err = DefaultCacheDir(); err != nil {
+		if cacheDir, err = cache.DefaultDir(); err != nil {
 			return "", false, err
 		}
 	}
-	dir := filepath.Join(cacheDir, "images", recipe.Name())
+	dir := filepath.Join(cache.Images(cacheDir), recipe.Name())
 	return filepath.Join(dir, DiskFile), complete(dir), nil
 }
 
@@ -57,36 +45,6 @@ func complete(dir string) bool {
 		}
 	}
 	return true
-}
-
-// LockFile takes an exclusive flock on path, waiting until ctx is done.
-// The lock file stays in place: removing it would race with other waiters.
-func LockFile(ctx context.Context, path string, log *slog.Logger) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock: %w", err)
-	}
-	waiting := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil // closing releases the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		if !waiting {
-			log.Info("waiting for another build of the same image", "lock", path)
-			waiting = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 // Export copies the disk at src to dir/disk.qcow2 atomically (a temporary

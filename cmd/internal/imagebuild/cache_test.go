@@ -1,7 +1,6 @@
 package imagebuild
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -82,55 +81,6 @@ func TestLookup(t *testing.T) {
 	if _, ok, _ = Lookup(debian13, cache); ok {
 		t.Error("Lookup reports an entry without build.json as cached")
 	}
-}
-
-func TestDefaultCacheDir(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", "/xdg")
-	got, err := DefaultCacheDir()
-	if err != nil || got != "/xdg/distrotest" {
-		t.Errorf("DefaultCacheDir = %q, %v", got, err)
-	}
-}
-
-func TestLockFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.lock")
-	unlock, err := LockFile(t.Context(), path, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	t.Run("cancelled while waiting", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-		defer cancel()
-		if _, err := LockFile(ctx, path, discardLogger()); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("lockFile error = %v, want deadline exceeded", err)
-		}
-	})
-
-	t.Run("acquired after unlock", func(t *testing.T) {
-		got := make(chan error, 1)
-		go func() {
-			u, err := LockFile(t.Context(), path, discardLogger())
-			if err == nil {
-				u()
-			}
-			got <- err
-		}()
-		select {
-		case err := <-got:
-			t.Fatalf("second lock taken while the first is held (err %v)", err)
-		case <-time.After(400 * time.Millisecond):
-		}
-		unlock()
-		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("second lock not taken after unlock")
-		}
-	})
 }
 
 func TestExport(t *testing.T) {

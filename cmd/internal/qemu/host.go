@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 )
 
 // Host is what Probe found out about the host: plain data, cheap to copy.
@@ -194,7 +195,7 @@ func kvmUsable(ctx context.Context, cfg ProbeConfig, h Host, hostSystem string, 
 	}
 	cacheFile := ""
 	if cfg.CacheDir != "" {
-		cacheFile = filepath.Join(cfg.CacheDir, "qemu", "kvm-"+key.hash()[:16]+".json")
+		cacheFile = filepath.Join(cache.QEMU(cfg.CacheDir), "kvm-"+key.hash()[:16]+".json")
 		if v, ok := readVerdict(cacheFile, key); ok {
 			log.Debug("kvm verdict from cache", "file", cacheFile, "ok", v.OK, "reason", v.Reason)
 			return v, nil
