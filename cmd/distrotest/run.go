@@ -16,6 +16,8 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/driver"
 	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
+	"github.com/distrotest/distrotest/cmd/internal/pybridge"
+	"github.com/distrotest/distrotest/cmd/internal/qemu"
 	"github.com/distrotest/distrotest/cmd/internal/report"
 )
 
@@ -123,10 +125,18 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 		ctx, stop = signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGTERM, syscall.SIGHUP)
 		defer stop()
 	}
-	switch f.accel {
-	case "", "auto", "kvm", "tcg":
-	default:
-		return fmt.Errorf("--accel %q: want auto, kvm or tcg", f.accel)
+	accel, err := qemu.Accel(f.accel, "")
+	if err != nil {
+		return fmt.Errorf("--accel %w", err)
+	}
+	if accel == "auto" {
+		if accel, err = qemu.Accel(accel, os.Getenv(qemu.EnvAccel)); err != nil {
+			return fmt.Errorf("$%s %w", qemu.EnvAccel, err)
+		}
+	}
+	outDir := f.outDir
+	if outDir == "" {
+		outDir = defaultOutDir()
 	}
 	cacheDir, err := cache.DefaultDir()
 	if err != nil {
@@ -157,11 +167,12 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 		}
 	}
 	return driver.Run(ctx, cfg, driver.Options{
-		OutDir:        f.outDir,
+		OutDir:        outDir,
 		JUnit:         f.junit,
 		Interactive:   f.interactive,
 		KeepState:     f.keepState,
-		Accel:         f.accel,
+		Accel:         accel,
+		Python:        os.Getenv(pybridge.EnvPython),
 		GlobalTimeout: time.Duration(f.timeout),
 		CacheDir:      cacheDir,
 		Stdin:         os.Stdin,
@@ -200,3 +211,11 @@ func (d *secondsOrDuration) Set(s string) error {
 }
 
 func (d *secondsOrDuration) Type() string { return "duration" }
+
+// defaultOutDir is $out inside a Nix build, driver.DefaultOutDir otherwise.
+func defaultOutDir() string {
+	if out := os.Getenv("out"); out != "" {
+		return out
+	}
+	return driver.DefaultOutDir
+}

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/qemu"
 )
 
 // ConfigVersion is the driver.json format version this package reads.
@@ -314,10 +316,8 @@ func (c *Config) Validate() error {
 	if c.GlobalTimeout < 0 {
 		add("global_timeout %d is negative", c.GlobalTimeout)
 	}
-	switch c.Accel {
-	case "", "auto", "kvm", "tcg":
-	default:
-		add("accel %q: want auto, kvm or tcg", c.Accel)
+	if _, err := qemu.Accel(c.Accel, ""); err != nil {
+		add("accel %v", err)
 	}
 	declared := map[int]bool{}
 	for _, v := range c.VLANs {

@@ -33,7 +33,7 @@ type Machine interface {
 // Options are the runner's choices for one run (the CLI's flags).
 type Options struct {
 	// OutDir receives <machine>/console.log, screenshots, copies from
-	// machines and the JUnit file; "" means DefaultOutDir().
+	// machines and the JUnit file; "" means DefaultOutDir.
 	OutDir string
 	// JUnit, when set, is where the JUnit XML goes (relative to OutDir).
 	JUnit string
@@ -47,7 +47,8 @@ type Options struct {
 	Accel string
 	// GlobalTimeout overrides the config's when > 0.
 	GlobalTimeout time.Duration
-	// Python is the interpreter ("" : $DISTROTEST_PYTHON, then python3).
+	// Python is the interpreter ("" : python3; the CLI passes
+	// $DISTROTEST_PYTHON).
 	Python string
 	// CacheDir is distrotest's cache ("" : cache.DefaultDir()).
 	CacheDir string
@@ -66,14 +67,9 @@ type Options struct {
 	NewMachine func(machine.Config) (Machine, error)
 }
 
-// DefaultOutDir is $out when set (inside a Nix build), ./distrotest-out
-// otherwise.
-func DefaultOutDir() string {
-	if out := os.Getenv("out"); out != "" {
-		return out
-	}
-	return "distrotest-out"
-}
+// DefaultOutDir is the out dir when Options.OutDir is empty (the CLI uses
+// $out inside a Nix build).
+const DefaultOutDir = "distrotest-out"
 
 // TimeoutError is the cause of a run's end by its global timeout.
 type TimeoutError struct{ Timeout time.Duration }
@@ -99,7 +95,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 
 	outDir := opt.OutDir
 	if outDir == "" {
-		outDir = DefaultOutDir()
+		outDir = DefaultOutDir
 	}
 	if outDir, err = filepath.Abs(outDir); err != nil {
 		return fmt.Errorf("out dir: %w", err)

@@ -84,7 +84,8 @@ type VLAN interface {
 
 // Config describes one script run.
 type Config struct {
-	// Python is the interpreter; "" means $DISTROTEST_PYTHON, then python3.
+	// Python is the interpreter; "" means python3 (the CLI passes
+	// $DISTROTEST_PYTHON).
 	Python string
 	// Script is the test script's path.
 	Script string
@@ -148,9 +149,6 @@ func splitCamel(s string) string { return camel.ReplaceAllString(s, "$1 $2") }
 func python(configured string) string {
 	if configured != "" {
 		return configured
-	}
-	if p := os.Getenv(EnvPython); p != "" {
-		return p
 	}
 	return "python3"
 }

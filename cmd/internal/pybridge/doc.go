@@ -1,6 +1,6 @@
 // Package pybridge runs a test script in CPython against the Go test API.
 //
-// Run starts python3 (or $DISTROTEST_PYTHON) on an embedded shim,
+// Run starts python3 (or the interpreter it is given) on an embedded shim,
 // shim/distrotest_driver.py, with one end of a unix socket pair on file
 // descriptor 3. The shim gives the script the globals of nixpkgs' NixOS test
 // driver (start_all, machine, subtest, retry, t, ...) and implements its

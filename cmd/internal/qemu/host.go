@@ -39,7 +39,7 @@ type Host struct {
 	KVMReason string
 }
 
-// EnvAccel is the environment variable that overrides the accelerator when
+// EnvAccel is the environment variable (read by the CLI) that overrides the accelerator when
 // the caller asks for "auto" (or nothing).
 const EnvAccel = "DISTROTEST_ACCEL"
 
@@ -53,8 +53,8 @@ const probeRecipe = 1
 
 // ProbeConfig says what Probe should look for.
 type ProbeConfig struct {
-	// Want is "auto" (or empty), "kvm" or "tcg". With "auto" the
-	// environment variable DISTROTEST_ACCEL, when set, decides instead.
+	// Want is "auto" (or empty), "kvm" or "tcg" (see Accel: the CLI
+	// resolves the flag against $DISTROTEST_ACCEL).
 	Want string
 	// System is the Nix system of the guests; empty means the host's.
 	System string
@@ -91,9 +91,9 @@ func Probe(ctx context.Context, cfg ProbeConfig) (Host, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	want, err := wantedAccel(cfg.Want, os.Getenv(EnvAccel))
+	want, err := Accel(cfg.Want, "")
 	if err != nil {
-		return Host{}, err
+		return Host{}, fmt.Errorf("accelerator %w", err)
 	}
 	hostSystem := systemOf(runtime.GOARCH)
 	system := cfg.System
@@ -133,9 +133,10 @@ func Probe(ctx context.Context, cfg ProbeConfig) (Host, error) {
 	return h, nil
 }
 
-// wantedAccel normalizes the requested accelerator, letting env decide when
-// the caller left it to "auto".
-func wantedAccel(want, env string) (string, error) {
+// Accel normalizes a requested accelerator ("auto", "kvm", "tcg", any
+// case, empty for auto), letting env (the value of EnvAccel) decide when the
+// request is "auto". It is the one validation of accelerator names.
+func Accel(want, env string) (string, error) {
 	want = strings.ToLower(strings.TrimSpace(want))
 	if want == "" || want == "auto" {
 		if env = strings.ToLower(strings.TrimSpace(env)); env != "" {
@@ -148,7 +149,7 @@ func wantedAccel(want, env string) (string, error) {
 	case AccelKVM, AccelTCG:
 		return want, nil
 	}
-	return "", fmt.Errorf("accelerator %q: use auto, kvm or tcg (%s)", want, EnvAccel)
+	return "", fmt.Errorf("%q: want auto, kvm or tcg", want)
 }
 
 // verdict is the answer to "does KVM boot a kernel here".

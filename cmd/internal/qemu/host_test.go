@@ -31,7 +31,7 @@ func TestWantedAccel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := wantedAccel(tt.want, tt.env)
+			got, err := Accel(tt.want, tt.env)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error = %v, wantErr %v", err, tt.wantErr)
 			}
