@@ -23,8 +23,8 @@ const ConfigVersion = 1
 const (
 	DefaultName          = "distrotest"
 	DefaultGlobalTimeout = time.Hour
-	DefaultMemoryMiB     = 1024
-	DefaultCPUs          = 2
+	DefaultMemoryMiB     = qemu.DefaultMemoryMiB
+	DefaultCPUs          = qemu.DefaultCPUs
 )
 
 // Config is driver.json: one test, written by the Nix library (or by hand),

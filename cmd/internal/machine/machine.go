@@ -55,7 +55,8 @@ type Config struct {
 	SocketDir string
 	// OutDir receives <Name>/console.log; empty means no console file.
 	OutDir string
-	// MemoryMiB and CPUs size the guest (zero: 1024 MiB, 1 CPU).
+	// MemoryMiB and CPUs size the guest (zero: qemu.DefaultMemoryMiB,
+	// qemu.DefaultCPUs).
 	MemoryMiB, CPUs int
 	// DiskSizeMiB grows the overlay beyond the image's disk (zero: same
 	// size). The guest's file system is not resized.

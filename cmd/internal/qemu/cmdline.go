@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/distrotest/distrotest/cmd/internal/guest"
 )
 
 // Accelerators.
@@ -99,16 +101,20 @@ type Config struct {
 	// Shares are exported over 9p; the Nix store is a share with StoreTag.
 	Shares []Share
 	// NICs are the machine's VLAN network cards, after the user-mode NIC
-	// (MAC UserMAC) that every machine has.
+	// (MAC guest.UserMAC) that every machine has.
 	NICs []NIC
 
 	// ExtraArgs are appended verbatim.
 	ExtraArgs []string
 }
 
-// UserMAC is the MAC address of the user-mode NIC (the guest configures DHCP
-// on it).
-const UserMAC = "52:54:00:12:34:56"
+// Guest sizes when Config leaves them at zero; the driver's defaults for
+// driver.json (and the Nix library's, tied to these by the golden
+// driver.json test) are the same values.
+const (
+	DefaultMemoryMiB = 1024
+	DefaultCPUs      = 2
+)
 
 // opts renders a QEMU option list: key=value pairs joined by commas, with
 // commas in values doubled as QEMU's option parser wants.
@@ -126,11 +132,11 @@ func Cmdline(cfg Config, host Host) []string {
 	arm := cfg.System == "aarch64-linux"
 	mem := cfg.MemoryMiB
 	if mem <= 0 {
-		mem = 1024
+		mem = DefaultMemoryMiB
 	}
 	cpus := cfg.CPUs
 	if cpus <= 0 {
-		cpus = 1
+		cpus = DefaultCPUs
 	}
 	accel := host.Accel
 	if accel == "" {
@@ -215,7 +221,7 @@ func Cmdline(cfg Config, host Host) []string {
 	}
 
 	add("-netdev", "user,id="+UserNetdev)
-	add("-device", opts("virtio-net-pci", "netdev", UserNetdev, "mac", UserMAC, "id", UserNIC))
+	add("-device", opts("virtio-net-pci", "netdev", UserNetdev, "mac", guest.UserMAC, "id", UserNIC))
 	for _, n := range cfg.NICs {
 		add("-netdev", opts("dgram", "id", VLANNetdev(n.VLAN),
 			"local.type", "unix", "local.path", n.Socket,

@@ -72,7 +72,7 @@ func TestCmdline(t *testing.T) {
 			cfg:  Config{},
 			host: Host{},
 			want: join(common("tcg"), []string{
-				"-m", "1024", "-smp", "1", "-rtc", "base=utc", "-display", "none", "-vga", "std",
+				"-m", "1024", "-smp", "2", "-rtc", "base=utc", "-display", "none", "-vga", "std",
 				"-device", "virtio-rng-pci",
 			}, userNet),
 		},
@@ -137,7 +137,7 @@ func TestCmdline(t *testing.T) {
 			cfg:  Config{Disk: "/state/disk.raw", DiskFormat: "raw", ExtraArgs: []string{"-snapshot"}},
 			host: tcg,
 			want: join(common("tcg"), []string{
-				"-m", "1024", "-smp", "1", "-rtc", "base=utc", "-display", "none", "-vga", "std",
+				"-m", "1024", "-smp", "2", "-rtc", "base=utc", "-display", "none", "-vga", "std",
 				"-drive", "if=none,id=disk0,file=/state/disk.raw,format=raw,cache=unsafe,discard=unmap",
 				"-device", "virtio-blk-pci,drive=disk0,bootindex=1",
 				"-device", "virtio-rng-pci",
@@ -148,7 +148,7 @@ func TestCmdline(t *testing.T) {
 			cfg:  Config{System: "aarch64-linux"},
 			host: tcg,
 			want: join([]string{"-nodefaults", "-no-user-config", "-machine", "virt", "-accel", "tcg", "-cpu", "max",
-				"-m", "1024", "-smp", "1", "-rtc", "base=utc", "-display", "none", "-device", "virtio-gpu-pci",
+				"-m", "1024", "-smp", "2", "-rtc", "base=utc", "-display", "none", "-device", "virtio-gpu-pci",
 				"-device", "virtio-rng-pci",
 			}, userNet),
 		},
