@@ -61,7 +61,7 @@ func BenchmarkNixpkgsFraming(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		g.write(b, "timeout 900 bash -c "+quote("set -euo pipefail; true")+" | (base64 -w 0; echo)\n")
+		g.write(b, "timeout 900 bash -c "+Quote("set -euo pipefail; true")+" | (base64 -w 0; echo)\n")
 		if _, err := r.ReadString('\n'); err != nil {
 			b.Fatal(err)
 		}

@@ -47,9 +47,9 @@ func bootScript(tr transport, junk string) string {
 		b.WriteString("stty raw -echo\n")
 	}
 	if junk != "" {
-		fmt.Fprintf(&b, "printf %s\n", quote(junk))
+		fmt.Fprintf(&b, "printf %s\n", Quote(junk))
 	}
-	fmt.Fprintf(&b, "echo %s\n", quote(guest.Marker))
+	fmt.Fprintf(&b, "echo %s\n", Quote(guest.Marker))
 	b.WriteString("exec bash --norc /dev/stdin\n")
 	return b.String()
 }

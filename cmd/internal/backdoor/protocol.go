@@ -101,10 +101,10 @@ __dt_reply() {
 // the NixOS test driver uses.
 const TimeoutStatus = 124
 
-// quote returns s as a single bash word: single-quoted, each single quote in
+// Quote returns s as a single bash word: single-quoted, each single quote in
 // s written as: close the quotes, a backslash-escaped quote, reopen them.
 // Every byte but NUL survives it unchanged, newlines included.
-func quote(s string) string {
+func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
@@ -130,7 +130,7 @@ func runLine(id, command string, timeout time.Duration) (string, error) {
 	if strings.IndexByte(command, 0) >= 0 {
 		return "", errors.New("command contains a NUL byte")
 	}
-	return "__dt_run " + id + " " + formatTimeout(timeout) + " " + quote(command) + "\n", nil
+	return "__dt_run " + id + " " + formatTimeout(timeout) + " " + Quote(command) + "\n", nil
 }
 
 // header is the first line of a reply frame, after "DT ID ".

@@ -22,8 +22,8 @@ func TestQuote(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, quote(tt.in)); diff != "" {
-				t.Errorf("quote(%q) (-want +got):\n%s", tt.in, diff)
+			if diff := cmp.Diff(tt.want, Quote(tt.in)); diff != "" {
+				t.Errorf("Quote(%q) (-want +got):\n%s", tt.in, diff)
 			}
 		})
 	}
@@ -37,7 +37,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 		all.WriteByte(byte(c))
 	}
 	for _, s := range []string{"", "'", `'\''`, "a'b\"c$d`e`\\f\ng\r", all.String(), "\xff\xfe'"} {
-		out, err := exec.Command("bash", "--norc", "-c", "printf %s "+quote(s)).Output()
+		out, err := exec.Command("bash", "--norc", "-c", "printf %s "+Quote(s)).Output()
 		if err != nil {
 			t.Fatalf("bash: %v", err)
 		}

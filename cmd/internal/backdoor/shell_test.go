@@ -134,13 +134,13 @@ func TestLargeOutput(t *testing.T) {
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got := run(t, s, "cat "+quote(path), 0)
+			got := run(t, s, "cat "+Quote(path), 0)
 			if got.Status != 0 || !bytes.Equal(got.Stdout, data) {
 				t.Fatalf("cat of 1 MiB: status %d, %d bytes, equal %v", got.Status, len(got.Stdout), bytes.Equal(got.Stdout, data))
 			}
 			// A 1 MiB command line.
 			arg := strings.Repeat("x", 1<<20)
-			got = run(t, s, "v="+quote(arg)+"; echo ${#v}", 0)
+			got = run(t, s, "v="+Quote(arg)+"; echo ${#v}", 0)
 			if diff := cmp.Diff("1048576\n", string(got.Stdout)); diff != "" {
 				t.Errorf("1 MiB command (-want +got):\n%s", diff)
 			}
@@ -263,7 +263,7 @@ func TestHostDeadline(t *testing.T) {
 	if err := syscall.Kill(g.cmd.Process.Pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	g.write(t, "exec bash --norc -c "+quote(bootScript(pipes, "rebooting\n"))+"\n")
+	g.write(t, "exec bash --norc -c "+Quote(bootScript(pipes, "rebooting\n"))+"\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.WaitReady(ctx); err != nil {
@@ -389,7 +389,7 @@ func TestReboot(t *testing.T) {
 		t.Run(string(tr), func(t *testing.T) {
 			s, g := readyShell(t, tr, "")
 			reboot := func(delay string) {
-				g.write(t, "exec bash --norc -c "+quote("sleep "+delay+"\n"+bootScript(tr, "[    0.000000] Linux version\n"))+"\n")
+				g.write(t, "exec bash --norc -c "+Quote("sleep "+delay+"\n"+bootScript(tr, "[    0.000000] Linux version\n"))+"\n")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

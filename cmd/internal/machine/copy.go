@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/backdoor"
 )
 
 // copyChunk is how many bytes CopyFromHost sends per shell command (before
@@ -44,19 +46,19 @@ func (m *Machine) CopyFromHost(ctx context.Context, src, dst string) error {
 	}
 	tmpDir := strings.TrimSpace(string(tmp))
 	defer func() {
-		_, _, _ = m.Execute(context.WithoutCancel(ctx), "rm -rf -- "+shellQuote(tmpDir), time.Minute)
+		_, _, _ = m.Execute(context.WithoutCancel(ctx), "rm -rf -- "+backdoor.Quote(tmpDir), time.Minute)
 	}()
 	tarFile := tmpDir + "/a.tar"
 	data := archive.Bytes()
 	for off := 0; off < len(data); off += copyChunk {
 		chunk := data[off:min(off+copyChunk, len(data))]
-		cmd := "printf %s " + shellQuote(base64.StdEncoding.EncodeToString(chunk)) + " | base64 -d >>" + shellQuote(tarFile)
+		cmd := "printf %s " + backdoor.Quote(base64.StdEncoding.EncodeToString(chunk)) + " | base64 -d >>" + backdoor.Quote(tarFile)
 		if _, err := m.succeed(ctx, cmd); err != nil {
 			return fail(err)
 		}
 	}
 	parent := path.Dir(dst)
-	if _, err := m.succeed(ctx, fmt.Sprintf("mkdir -p -- %s && tar -x -f %s -C %s", shellQuote(parent), shellQuote(tarFile), shellQuote(parent))); err != nil {
+	if _, err := m.succeed(ctx, fmt.Sprintf("mkdir -p -- %s && tar -x -f %s -C %s", backdoor.Quote(parent), backdoor.Quote(tarFile), backdoor.Quote(parent))); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -74,7 +76,7 @@ func (m *Machine) CopyFromMachine(ctx context.Context, src, dstDir string) error
 		return fail(errors.New("the guest path must be absolute and not /"))
 	}
 	src = path.Clean(src)
-	out, err := m.succeed(ctx, fmt.Sprintf("tar -c -f - -C %s %s", shellQuote(path.Dir(src)), shellQuote(path.Base(src))))
+	out, err := m.succeed(ctx, fmt.Sprintf("tar -c -f - -C %s %s", backdoor.Quote(path.Dir(src)), backdoor.Quote(path.Base(src))))
 	if err != nil {
 		return fail(err)
 	}
@@ -101,11 +103,6 @@ func (m *Machine) succeed(ctx context.Context, command string) ([]byte, error) {
 		return nil, fmt.Errorf("guest command %q failed with status %d (its stderr is on the console)", cmd, status)
 	}
 	return out, nil
-}
-
-// shellQuote quotes s as one word for the guest's shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // writeTar writes src (followed if it is a link) as a tar archive whose
