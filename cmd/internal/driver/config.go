@@ -1,18 +1,15 @@
 package driver
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/jsonpos"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
 )
 
@@ -109,17 +106,8 @@ func Load(path string) (*Config, error) {
 // defaults; relative paths stay relative.
 func Parse(name string, data []byte) (*Config, error) {
 	var c Config
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, decodeError(name, data, err)
-	}
-	end := dec.InputOffset()
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		for end < int64(len(data)) && strings.ContainsRune(" \t\r\n", rune(data[end])) {
-			end++
-		}
-		return nil, fmt.Errorf("%s:%s: unexpected data after the configuration", name, position(data, end))
+	if err := jsonpos.Decode(name, data, &c); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		// One line per problem, each naming the file.
@@ -136,171 +124,6 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	c.setDefaults()
 	return &c, nil
-}
-
-func decodeError(name string, data []byte, err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("%s:%s: %v", name, position(data, syn.Offset), err)
-	case errors.As(err, &typ):
-		return fmt.Errorf("%s:%s: %s: want %s, not a JSON %s", name, position(data, typ.Offset), jsonPath(typ.Field), typ.Type, typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		if off, key, where, ok := findUnknownKey(data, reflect.TypeOf(Config{})); ok {
-			in := ""
-			if where != "" {
-				in = " in " + where
-			}
-			return fmt.Errorf("%s:%s: unknown key %q%s (known keys: %s)", name, position(data, off), key, in, strings.Join(knownKeys(where), ", "))
-		}
-	case errors.Is(err, io.EOF):
-		return fmt.Errorf("%s: empty file", name)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%s: unexpected end of file", name)
-	}
-	return fmt.Errorf("%s: %w", name, err)
-}
-
-// jsonPath turns encoding/json's "machines.cpus" into "machines[].cpus".
-func jsonPath(field string) string {
-	if strings.HasPrefix(field, "machines.") {
-		return "machines[]." + strings.TrimPrefix(field, "machines.")
-	}
-	return field
-}
-
-// position renders a byte offset as line:column (both from 1).
-func position(data []byte, off int64) string {
-	if off > int64(len(data)) {
-		off = int64(len(data))
-	}
-	before := data[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := int(off) - bytes.LastIndexByte(before, '\n')
-	return fmt.Sprintf("%d:%d", line, col)
-}
-
-// knownKeys lists the keys of the object at where ("", "machines[0]",
-// "machines[0].shared_dirs.x").
-func knownKeys(where string) []string {
-	t := reflect.TypeOf(Config{})
-	switch {
-	case strings.Contains(where, ".shared_dirs."):
-		t = reflect.TypeOf(SharedDir{})
-	case strings.HasPrefix(where, "machines["):
-		t = reflect.TypeOf(MachineConfig{})
-	}
-	var keys []string
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		keys = append(keys, name)
-	}
-	return keys
-}
-
-// findUnknownKey walks data along type t and returns the offset of the
-// first object key that t has no field for, the key, and the path of its
-// object ("machines[0]").
-func findUnknownKey(data []byte, t reflect.Type) (off int64, key, where string, ok bool) {
-	w := &keyWalker{dec: json.NewDecoder(bytes.NewReader(data)), data: data}
-	w.value(t, "")
-	return w.off, w.key, w.where, w.found
-}
-
-type keyWalker struct {
-	dec   *json.Decoder
-	data  []byte
-	stop  bool // found, or the document is broken
-	found bool
-	off   int64
-	key   string
-	where string
-}
-
-// value consumes the next value, whose Go type is t (nil: not checked).
-func (w *keyWalker) value(t reflect.Type, path string) {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	tok, err := w.dec.Token()
-	if err != nil {
-		w.stop = true
-		return
-	}
-	d, isDelim := tok.(json.Delim)
-	if !isDelim {
-		return // a scalar, consumed
-	}
-	switch d {
-	case '{':
-		for !w.stop && w.dec.More() {
-			start := w.dec.InputOffset()
-			ktok, err := w.dec.Token()
-			k, isKey := ktok.(string)
-			if err != nil || !isKey {
-				w.stop = true
-				return
-			}
-			var vt reflect.Type
-			if t != nil {
-				switch t.Kind() {
-				case reflect.Struct:
-					f, known := fieldByTag(t, k)
-					if !known {
-						w.stop, w.found = true, true
-						w.off, w.key, w.where = keyOffset(w.data, start), k, path
-						return
-					}
-					vt = f.Type
-				case reflect.Map:
-					vt = t.Elem()
-				}
-			}
-			w.value(vt, join(path, k))
-		}
-	case '[':
-		for i := 0; !w.stop && w.dec.More(); i++ {
-			var et reflect.Type
-			if t != nil && t.Kind() == reflect.Slice {
-				et = t.Elem()
-			}
-			w.value(et, fmt.Sprintf("%s[%d]", path, i))
-		}
-	}
-	if !w.stop {
-		if _, err := w.dec.Token(); err != nil { // the closing delimiter
-			w.stop = true
-		}
-	}
-}
-
-func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == key {
-			return f, true
-		}
-	}
-	return reflect.StructField{}, false
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// keyOffset returns the offset of the key token that starts at or after
-// start (InputOffset before a key points at the preceding delimiter).
-func keyOffset(data []byte, start int64) int64 {
-	i := start
-	for i < int64(len(data)) && data[i] != '"' {
-		i++
-	}
-	return i
 }
 
 // Validate checks everything the runner relies on; it reports all problems.

@@ -8,7 +8,6 @@
 package manifest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"path/filepath"
 
 	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
+	"github.com/distrotest/distrotest/cmd/internal/jsonpos"
 )
 
 // FileName is the name of the manifest inside a prepared image directory.
@@ -73,18 +73,17 @@ func Path(dir, rel string) string {
 	return filepath.Join(dir, rel)
 }
 
-// Load reads and validates dir/manifest.json. Unknown keys are errors.
+// Load reads and validates dir/manifest.json. Unknown keys are errors,
+// named with their line and column.
 func Load(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, FileName)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("reading prepared image manifest: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", p, err)
+	if err := jsonpos.Decode(p, data, &m); err != nil {
+		return nil, fmt.Errorf("decoding prepared image manifest: %w", err)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("validating %s: %w", p, err)

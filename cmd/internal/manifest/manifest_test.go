@@ -41,7 +41,7 @@ func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name, content, want string
 	}{
-		{"unknown key", `{"version":1,"disk":"d","disk_format":"qcow2","strategy":"disk","bogus":1}`, `unknown field "bogus"`},
+		{"unknown key", `{"version":1,"disk":"d","disk_format":"qcow2","strategy":"disk","bogus":1}`, `manifest.json:1:65: unknown key "bogus"`},
 		{"bad version", `{"version":7,"disk":"d","disk_format":"qcow2","strategy":"disk"}`, "version 7 is not supported"},
 		{"bad format", `{"version":1,"disk":"d","disk_format":"vmdk","strategy":"disk"}`, `disk_format "vmdk"`},
 		{"kernel without initrd", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","kernel":"k"}`, "kernel and initrd"},
