@@ -197,7 +197,7 @@ func TestBootTest(t *testing.T) {
 			if v.OK != tt.ok || !strings.Contains(v.Reason, tt.reason) {
 				t.Errorf("verdict = %+v, want ok=%v and reason containing %q", v, tt.ok, tt.reason)
 			}
-			if d := time.Since(start); d > 5*time.Second {
+			if d := time.Since(start); d > 60*time.Second { // bounded, not timed: the probe must not hang
 				t.Errorf("took %v", d)
 			}
 		})
