@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/qmp"
 	"github.com/distrotest/distrotest/cmd/internal/report"
 )
 
@@ -56,9 +57,14 @@ const ProtocolVersion = 1
 // Machine is what the bridge needs from a machine; *machine.Machine has it.
 type Machine interface {
 	Name() string
+	// StateDir is the machine's private state directory (its disk).
+	StateDir() string
 	Start(ctx context.Context) error
 	WaitForShell(ctx context.Context) error
+	// IsUp reports whether QEMU runs and the shell answered; IsRunning
+	// only whether QEMU runs (nixpkgs' booted).
 	IsUp() bool
+	IsRunning() bool
 	Execute(ctx context.Context, command string, timeout time.Duration) (status int, stdout []byte, err error)
 	Shutdown(ctx context.Context) error
 	Reboot(ctx context.Context) error
@@ -73,6 +79,11 @@ type Machine interface {
 	CopyFromHost(ctx context.Context, src, dst string) error
 	CopyFromMachine(ctx context.Context, src, dstDir string) error
 	SetLinks(ctx context.Context, up bool) error
+	// QMP runs a QMP command; an error reply from QEMU is a *qmp.Error.
+	QMP(ctx context.Context, command string, args, reply any) error
+	// NextQMPEvent returns the oldest QMP event not returned yet, waiting
+	// until ctx ends for one; ok is false when none came.
+	NextQMPEvent(ctx context.Context) (ev qmp.Event, ok bool, err error)
 }
 
 // VLAN is what the bridge needs from a VLAN switch; *vlan.Switch has it.
@@ -94,6 +105,9 @@ type Config struct {
 	VLANs    []VLAN
 	// OutDir receives screenshots and copies from machines.
 	OutDir string
+	// SharedDir is the host side of every machine's /tmp/shared (the
+	// script's machine.shared_dir); "" when there is none.
+	SharedDir string
 	// Interactive starts a Python shell with the script's globals instead
 	// of running the script; machines start only when asked.
 	Interactive bool

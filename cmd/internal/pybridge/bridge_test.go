@@ -288,7 +288,8 @@ with subtest("polling conditions"):
     @polling_condition
     def never():
         return False
-    with t.assertRaises(RequestedAssertionFailed):
+    from test_driver.polling_condition import PollingConditionError
+    with t.assertRaises(PollingConditionError):
         with never:
             machine.succeed("true")
     machine.succeed("true")  # no longer checked

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/qmp"
 	"github.com/distrotest/distrotest/cmd/internal/report"
 )
 
@@ -63,6 +64,11 @@ func init() {
 		"is_up": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
 			return map[string]bool{"up": m.IsUp()}, nil
 		}),
+		"state": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
+			return map[string]bool{"booted": m.IsRunning(), "connected": m.IsUp()}, nil
+		}),
+		"qmp":       onMachine(qmpCommand),
+		"qmp_event": onMachine(qmpEvent),
 		"start":             machineAction(Machine.Start),
 		"wait_for_shell":    machineAction(Machine.WaitForShell),
 		"shutdown":          machineAction(Machine.Shutdown),
@@ -307,9 +313,14 @@ func hello(ctx context.Context, s *session, blk *report.Block, params json.RawMe
 		vlans = append(vlans, v)
 	}
 	sort.Ints(vlans)
+	info := map[string]any{}
+	for _, n := range names {
+		info[n] = map[string]string{"state_dir": s.machines[n].StateDir(), "shared_dir": s.cfg.SharedDir}
+	}
 	return map[string]any{
-		"machines":    names,
-		"vlans":       vlans,
+		"machines":     names,
+		"machine_info": info,
+		"vlans":        vlans,
 		"out_dir":     s.cfg.OutDir,
 		"test_script": s.script,
 		"interactive": s.cfg.Interactive,
@@ -569,4 +580,61 @@ func consoleRead(ctx context.Context, m Machine, p struct {
 		case <-time.After(min(consolePoll, time.Until(deadline))):
 		}
 	}
+}
+
+// qmpCommand runs a QMP command for the script's qmp_client.send and
+// answers with QEMU's reply message: {"return": ...}, or {"error": {"class",
+// "desc"}} when QEMU refused it (the shim raises QMPAPIError).
+func qmpCommand(ctx context.Context, m Machine, p struct {
+	Command   string         `json:"command"`
+	Arguments map[string]any `json:"arguments"`
+}) (any, error) {
+	if p.Command == "" {
+		return nil, usagef("qmp: empty command")
+	}
+	var args any
+	if p.Arguments != nil {
+		args = p.Arguments
+	}
+	var ret json.RawMessage
+	err := m.QMP(ctx, p.Command, args, &ret)
+	var qerr *qmp.Error
+	if errors.As(err, &qerr) {
+		return map[string]any{"error": map[string]string{"class": qerr.Class, "desc": qerr.Desc}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(ret) == 0 {
+		ret = json.RawMessage("{}")
+	}
+	return map[string]any{"return": ret}, nil
+}
+
+// qmpEvent returns the machine's next QMP event as QEMU sent it ({"event",
+// "data", "timestamp": {"seconds", "microseconds"}}), waiting up to Wait
+// seconds; {"event": null} when none came.
+func qmpEvent(ctx context.Context, m Machine, p struct {
+	Wait float64 `json:"wait"`
+}) (any, error) {
+	wctx, cancel := context.WithTimeout(ctx, max(0, time.Duration(p.Wait*float64(time.Second))))
+	defer cancel()
+	ev, ok, err := m.NextQMPEvent(wctx)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return map[string]any{"event": nil}, nil
+	}
+	out := map[string]any{
+		"event": ev.Name,
+		"timestamp": map[string]int64{
+			"seconds":      ev.Time.Unix(),
+			"microseconds": int64(ev.Time.Nanosecond() / 1000),
+		},
+	}
+	if len(ev.Data) > 0 {
+		out["data"] = ev.Data
+	}
+	return map[string]any{"event": out}, nil
 }

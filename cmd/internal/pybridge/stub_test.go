@@ -155,14 +155,19 @@ want = {
     "shell_interact": "(self, address=None)",
     "start": "(self, allow_reboot=False)",
     "shutdown": "(self)", "crash": "(self)", "reboot": "(self)", "is_up": "(self)",
-    "wait_for_shutdown": "(self)", "block": "(self)", "unblock": "(self)", "sleep": "(self, secs)",
+    "wait_for_shutdown": "(self)", "block": "(self)", "unblock": "(self)",
+    "sleep": "(self, duration=None, secs=None)",
+    "wait_for_qmp_event": "(self, event_filter, timeout=600)",
+    "log_serial": "(self, msg)",
 }
 bad = [f"{k}{inspect.signature(getattr(d.Machine, k))} != {v}" for k, v in want.items()
        if str(inspect.signature(getattr(d.Machine, k))) != v]
-if str(inspect.signature(d.retry)) != "(fn, timeout_seconds=900)":
+if str(inspect.signature(d.retry)) != "(fn, timeout_seconds=None, timeout=None)":
     bad.append("retry")
-if str(inspect.signature(d.Driver.polling_condition)) != "(self, fun_=None, *, seconds_interval=2.0, description=None)":
+if str(inspect.signature(d.Driver.polling_condition)) != "(self, fun_=None, *, seconds_interval=None, interval=None, description=None)":
     bad.append("polling_condition")
+if str(inspect.signature(d.QMPSession.send)) != "(self, cmd, args={})":
+    bad.append("QMPSession.send")
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 `

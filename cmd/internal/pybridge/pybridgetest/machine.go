@@ -8,12 +8,15 @@
 // the call), a timeout kills the command's process group and returns 124,
 // stderr goes to the "serial console", Execute starts a stopped machine,
 // and copies go through the host file system. Monitor commands, keys, port
-// forwards and link changes are recorded for tests to inspect.
+// forwards and link changes are recorded for tests to inspect. QMP knows
+// query-status (other commands fail with CommandNotFound) and emits
+// RESUME on start, SHUTDOWN on stop and what AddQMPEvent adds.
 package pybridgetest
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -27,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/qmp"
 )
 
 // Machine is a fake machine backed by a local bash.
@@ -46,12 +51,13 @@ type Machine struct {
 	linksUp  bool
 	stopped  chan struct{} // closed when the machine stops
 	sink     io.Writer     // also receives the console, like machine.Config.Console
+	events   chan qmp.Event
 }
 
 // New returns a stopped machine whose commands run in dir with env added
 // to their environment.
 func New(name, dir string, env ...string) *Machine {
-	return &Machine{name: name, dir: dir, env: env, linksUp: true, stopped: closedChan()}
+	return &Machine{name: name, dir: dir, env: env, linksUp: true, stopped: closedChan(), events: make(chan qmp.Event, qmp.EventBuffer)}
 }
 
 func closedChan() chan struct{} {
@@ -83,6 +89,7 @@ func (m *Machine) Start(ctx context.Context) error {
 	}
 	m.up = true
 	m.starts++
+	m.addEventLocked("RESUME", nil)
 	m.stopped = make(chan struct{})
 	m.console.Reset()
 	m.appendConsoleLocked(fmt.Sprintf("boot %d of %s\r\nSpawning backdoor root shell...\r\n", m.starts, m.name))
@@ -181,6 +188,7 @@ func (m *Machine) stop(why string) {
 	defer m.mu.Unlock()
 	if m.up {
 		m.up = false
+		m.addEventLocked("SHUTDOWN", []byte(`{"guest":true,"reason":"guest-shutdown"}`))
 		m.appendConsoleLocked(why + "\n")
 		close(m.stopped)
 	}
@@ -406,4 +414,53 @@ func (v *VLAN) Partition() [][]string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.groups
+}
+
+// StateDir returns the machine's working directory (it has no disk).
+func (m *Machine) StateDir() string { return m.dir }
+
+// IsRunning reports whether the machine runs (it has no separate shell).
+func (m *Machine) IsRunning() bool { return m.IsUp() }
+
+// QMP answers query-status; other commands fail like QEMU's unknown ones.
+func (m *Machine) QMP(ctx context.Context, command string, args, reply any) error {
+	if command != "query-status" {
+		return &qmp.Error{Command: command, Class: "CommandNotFound", Desc: fmt.Sprintf("The command %s has not been found", command)}
+	}
+	status := "shutdown"
+	if m.IsUp() {
+		status = "running"
+	}
+	if r, ok := reply.(*json.RawMessage); ok {
+		*r = json.RawMessage(fmt.Sprintf(`{"status":%q,"running":%t}`, status, status == "running"))
+	}
+	return nil
+}
+
+// AddQMPEvent queues a QMP event, as if QEMU had sent it.
+func (m *Machine) AddQMPEvent(name string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.addEventLocked(name, data)
+}
+
+func (m *Machine) addEventLocked(name string, data []byte) {
+	select {
+	case m.events <- qmp.Event{Name: name, Data: data, Time: time.Now()}:
+	default: // full: dropped, like qmp.Client drops the oldest
+	}
+}
+
+// NextQMPEvent returns the oldest queued event, waiting until ctx's
+// deadline.
+func (m *Machine) NextQMPEvent(ctx context.Context) (qmp.Event, bool, error) {
+	select {
+	case ev := <-m.events:
+		return ev, true, nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return qmp.Event{}, false, nil
+		}
+		return qmp.Event{}, false, ctx.Err()
+	}
 }

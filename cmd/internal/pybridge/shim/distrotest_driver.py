@@ -20,9 +20,12 @@ import base64
 import code
 import concurrent.futures
 import contextlib
+import datetime
+import enum
 import itertools
 import json
 import os
+import pathlib
 import re
 import shlex
 import shutil
@@ -33,6 +36,7 @@ import tempfile
 import threading
 import time
 import traceback
+import types
 import unittest
 
 PROTOCOL_VERSION = 1
@@ -42,6 +46,9 @@ __all__ = [
     "RequestedAssertionFailed",
     "MachineError",
     "PollingConditionError",
+    "QMPAPIError",
+    "QMPSession",
+    "LogLevel",
     "Machine",
     "VLan",
     "Driver",
@@ -64,8 +71,65 @@ class MachineError(Exception):
     on the host, a file could not be copied, ...)."""
 
 
-class PollingConditionError(RequestedAssertionFailed):
-    """A polling_condition stopped holding."""
+class PollingConditionError(Exception):
+    """A polling_condition stopped holding (as in nixpkgs, not an assertion
+    failure: the report shows the full traceback)."""
+
+
+class QMPAPIError(RuntimeError):
+    """An error reply from QEMU's QMP (test_driver.machine.qmp.QMPAPIError):
+    class_name, description and transaction_id as in nixpkgs."""
+
+    def __init__(self, message):
+        if not isinstance(message, dict) or "error" not in message:
+            raise RuntimeError("Malformed QMP API error response")
+        error = message["error"]
+        try:
+            self.class_name = error["class"]
+            self.description = error["desc"]
+        except (KeyError, TypeError):
+            raise RuntimeError("Malformed QMP API error response") from None
+        self.transaction_id = message.get("id")
+        super().__init__(str(self))
+
+    def __str__(self):
+        return f"<QMP API error related to transaction {self.transaction_id} [{self.class_name}]: {self.description}>"
+
+
+# --------------------------------------------------------------------------
+# Durations: since nixpkgs #542374 every timeout, sleep and interval is a
+# datetime.timedelta or a number of seconds.
+
+
+def _seconds(duration, name="duration"):
+    """duration (timedelta, int or float seconds, or None) as float seconds
+    (None stays None). Bare numbers are accepted without nixpkgs'
+    deprecation warning."""
+    if duration is None:
+        return None
+    if isinstance(duration, datetime.timedelta):
+        return duration.total_seconds()
+    if isinstance(duration, bool):
+        raise TypeError(f"{name}: expected a duration, got bool: {duration!r}")
+    if isinstance(duration, (int, float)):
+        return float(duration)
+    raise TypeError(f"{name}: expected a timedelta, int, or float duration, got {type(duration).__name__}")
+
+
+def _one_of(func, **given):
+    """The single duration among nixpkgs' alternative keyword spellings
+    (e.g. timeout= and timeout_seconds=), in seconds, or None."""
+    named = {k: v for k, v in given.items() if v is not None}
+    if len(named) > 1:
+        raise TypeError(f"{func}(): pass only one of {', '.join(sorted(named))}")
+    if not named:
+        return None
+    (key, value), = named.items()
+    return _seconds(value, f"{func}() {key}")
+
+
+def _fmt_seconds(secs):
+    return str(int(secs)) if float(secs).is_integer() else f"{secs:g}"
 
 
 class _RemoteUsageError(ValueError):
@@ -183,28 +247,52 @@ def _rpc(method, **params):
 # Logging (the `log` global), with nixpkgs' logger method names.
 
 
+class LogLevel(enum.IntEnum):
+    """nixpkgs' test_driver.logger.LogLevel, for log.set_log_level."""
+
+    DEBUG = 1
+    INFO = 2
+    WARNING = 3
+    ERROR = 4
+
+
 class Logger:
     """The run's log. Lines go to the Go runner, which prints them nested
     and coloured and keeps them for the JUnit report."""
+
+    _level = LogLevel.INFO
 
     def _line(self, message, attributes, level):
         machine = (attributes or {}).get("machine", "")
         _rpc("log", machine=machine, message=str(message), level=level)
 
+    def set_log_level(self, level):
+        """Show debug/info/warning lines of the script from level up
+        (a LogLevel, or its name: "debug", "info", "warning", "error")."""
+        if isinstance(level, str):
+            try:
+                level = LogLevel[level.upper()]
+            except KeyError:
+                raise ValueError(f"unknown log level {level!r}: want debug, info, warning or error") from None
+        self._level = LogLevel(level)
+
     def log(self, message, attributes=None):
         self._line(message, attributes, "info")
 
     def info(self, message, attributes=None):
-        self._line(message, attributes, "info")
+        if self._level <= LogLevel.INFO:
+            self._line(message, attributes, "info")
 
     def warning(self, message, attributes=None):
-        self._line(message, attributes, "warning")
+        if self._level <= LogLevel.WARNING:
+            self._line(message, attributes, "warning")
 
     def error(self, message, attributes=None):
         self._line(message, attributes, "error")
 
     def debug(self, message, attributes=None):
-        self._line(message, attributes, "debug")
+        if self._level <= LogLevel.DEBUG:
+            self._line(message, attributes, "debug")
 
     def log_test_error(self, message, *args, **kwargs):
         _rpc("log_error", message=str(message))
@@ -248,18 +336,22 @@ log = Logger()
 # retry and polling conditions.
 
 
-def retry(fn, timeout_seconds=900):
-    """Call fn(False) once a second until it returns a true value; after
-    timeout_seconds call fn(True) a last time and fail if it is still false."""
+def retry(fn, timeout_seconds=None, timeout=None):
+    """Call fn(False) once a second until it returns a true value; after the
+    timeout (timeout_seconds= or timeout=, a timedelta or seconds; default
+    15 minutes) call fn(True) a last time and fail if it is still false."""
+    limit = _one_of("retry", timeout_seconds=timeout_seconds, timeout=timeout)
+    if limit is None:
+        limit = 900.0
     start = time.monotonic()
-    while time.monotonic() - start < timeout_seconds:
+    while time.monotonic() - start < limit:
         if fn(False):
             return
         time.sleep(1)
     if not fn(True):
         elapsed = time.monotonic() - start
         raise RequestedAssertionFailed(
-            f"action timed out after {elapsed:.2f} seconds (timeout={timeout_seconds})"
+            f"action timed out after {elapsed:.2f} seconds (timeout={_fmt_seconds(limit)})"
         )
 
 
@@ -269,8 +361,10 @@ class _PollingCondition:
         self.seconds_interval = seconds_interval
         if description is not None:
             self.description = str(description)
+        elif condition.__doc__:
+            self.description = condition.__doc__
         else:
-            self.description = (condition.__doc__ or "").strip() or getattr(condition, "__name__", "condition")
+            self.description = getattr(condition, "__name__", "condition")
         self.last_called = None
         self.depth = 0  # > 0 while the condition itself runs
 
@@ -308,22 +402,73 @@ def _q(arg):
     return shlex.quote(str(arg))
 
 
+class QMPSession:
+    """The machine's QMP connection as nixpkgs' test_driver.machine.qmp
+    QMPSession: send() runs a command and returns QEMU's reply message,
+    wait_for_event() and events() read the events QEMU sent since the
+    machine started. QEMU's own connection stays with the runner; this is a
+    view of it."""
+
+    def __init__(self, machine):
+        self._machine = machine
+
+    def send(self, cmd, args={}):  # noqa: B006 - nixpkgs' signature
+        """Run QMP command cmd with args; returns {"return": ...}. An error
+        reply raises QMPAPIError."""
+        res = self._machine._call("qmp", command=str(cmd), arguments=dict(args) if args else None)
+        if "error" in res:
+            raise QMPAPIError(res)
+        return res
+
+    def wait_for_event(self, timeout=datetime.timedelta(seconds=10)):
+        """The next QMP event (a dict with "event", "data", "timestamp");
+        raises TimeoutError when none comes within timeout."""
+        secs = _seconds(timeout, "wait_for_event() timeout")
+        ev = self._machine._call("qmp_event", wait=secs)["event"]
+        if ev is None:
+            raise TimeoutError(f"no QMP event from {self._machine.name} within {_fmt_seconds(secs)} seconds")
+        return ev
+
+    def events(self, timeout=datetime.timedelta(seconds=10)):
+        """The QMP events already received, without waiting."""
+        while True:
+            ev = self._machine._call("qmp_event", wait=0.0)["event"]
+            if ev is None:
+                return
+            yield ev
+
+
 class Machine:
     """A machine of the test, with the NixOS test driver's methods."""
 
-    def __init__(self, name, driver):
+    def __init__(self, name, driver, info=None):
+        info = info or {}
         self.name = name
         self._driver = driver
         self._console_cursor = None
         self._console_pending = []
         self._console_lock = threading.Lock()
+        self.state_dir = pathlib.Path(info["state_dir"]) if info.get("state_dir") else None
+        self.shared_dir = pathlib.Path(info["shared_dir"]) if info.get("shared_dir") else None
+        self.qmp_client = QMPSession(self)
 
     def __repr__(self):
         return f"<Machine '{self.name}'>"
 
     @property
     def out_dir(self):
+        """The run's out dir (pathlib.Path)."""
         return self._driver.out_dir
+
+    @property
+    def booted(self):
+        """Whether the machine's QEMU runs (nixpkgs: booted)."""
+        return bool(self._call("state")["booted"])
+
+    @property
+    def connected(self):
+        """Whether the guest's shell answered since the last (re)boot."""
+        return bool(self._call("state")["connected"])
 
     def _call(self, method, **params):
         return _rpc(method, machine=self.name, **params)
@@ -336,6 +481,10 @@ class Machine:
     def log(self, msg):
         """Log a line prefixed with the machine's name."""
         log.log(msg, {"machine": self.name})
+
+    def log_serial(self, msg):
+        """Log msg as a serial console line of this machine."""
+        log.log_serial(msg, self.name)
 
     def nested(self, msg, attrs=None):
         """A nested log block prefixed with the machine's name."""
@@ -381,16 +530,16 @@ class Machine:
     # -- commands
 
     def execute(self, command, check_return=True, check_output=True, timeout=900):
-        """Run a shell command as root (bash, `set -euo pipefail`) and return
-        (status, stdout). With check_output=False the command is sent and
-        (-2, "") returned at once; with check_return=False the status is -1.
-        timeout is in seconds (None: no limit); a command that exceeds it is
-        killed and returns status 124."""
+        """Run a shell command as root (bash, `set -euo pipefail`, in /tmp)
+        and return (status, stdout). With check_output=False the command is
+        sent and (-2, "") returned at once; with check_return=False the
+        status is -1. timeout is a timedelta or seconds (None: no limit); a
+        command that exceeds it is killed and returns status 124."""
         self.run_callbacks()
         res = self._call(
             "execute",
             command=str(command),
-            timeout=None if timeout is None else float(timeout),
+            timeout=_seconds(timeout, "execute() timeout"),
             wait=bool(check_output),
         )
         if not check_output:
@@ -449,9 +598,13 @@ class Machine:
             retry(failed, timeout)
         return output
 
-    def sleep(self, secs):
-        """Sleep secs seconds of guest time."""
-        self.succeed(f"sleep {secs}")
+    def sleep(self, duration=None, secs=None):
+        """Sleep for duration (a timedelta or seconds; secs= is nixpkgs'
+        older spelling) of guest time."""
+        total = _one_of("sleep", duration=duration, secs=secs)
+        if total is None:
+            raise TypeError("sleep() needs a duration")
+        self.succeed(f"sleep {_fmt_seconds(total)}")
 
     # -- systemd
 
@@ -499,7 +652,7 @@ class Machine:
             state = self.get_unit_info(unit)["ActiveState"]
             if state != require_state:
                 raise RequestedAssertionFailed(
-                    f"Expected unit '{unit}' to be in state '{require_state}' but it is in state '{state}'"
+                    f"Expected unit '{unit}' to to be in state '{require_state}' but it is in state '{state}'"
                 )
 
     def wait_for_unit(self, unit, user=None, timeout=900):
@@ -588,11 +741,13 @@ class Machine:
     def wait_for_console_text(self, regex, timeout=None):
         """Wait until regex (Python syntax) matches the serial console output
         not consumed by earlier calls; the lines up to the match are consumed.
-        timeout is in seconds (None: no limit but the run's)."""
+        timeout is a timedelta or seconds (None: no limit but the run's)."""
         pattern = re.compile(regex)
+        timeout = _seconds(timeout, "wait_for_console_text() timeout")
         with self.nested(f"waiting for {regex} to appear on console"):
             with self._console_lock:
-                deadline = None if timeout is None else time.monotonic() + timeout
+                start = time.monotonic()
+                deadline = None if timeout is None else start + timeout
                 lines = []  # consumed by this call
                 wait = 0.0
                 while True:
@@ -608,8 +763,9 @@ class Machine:
                             self._console_pending = lines[last + 1:]
                             return
                     if deadline is not None and time.monotonic() >= deadline:
+                        # nixpkgs goes through retry() here: same message.
                         raise RequestedAssertionFailed(
-                            f"timed out after {timeout} seconds waiting for {regex!r} on the console of {self.name}"
+                            f"action timed out after {time.monotonic() - start:.2f} seconds (timeout={_fmt_seconds(timeout)})"
                         )
                     wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
 
@@ -687,9 +843,25 @@ class Machine:
     # -- monitor, keyboard, screen
 
     def send_monitor_command(self, command):
-        """Run a QEMU human-monitor command and return its output."""
+        """Run a QEMU human-monitor command and return its output followed
+        by the monitor's prompt "(qemu) ", as nixpkgs returns it."""
         self.run_callbacks()
-        return self._call("send_monitor_command", command=str(command))["output"]
+        return self._call("send_monitor_command", command=str(command))["output"] + "(qemu) "
+
+    def wait_for_qmp_event(self, event_filter, timeout=60 * 10):
+        """Wait for a QMP event (a dict: "event", "data", "timestamp") for
+        which event_filter returns true and return it; events that do not
+        match are consumed. timeout: a timedelta or seconds (default 10
+        minutes); TimeoutError after it."""
+        limit = _seconds(timeout, "wait_for_qmp_event() timeout")
+        deadline = time.monotonic() + limit
+        while True:
+            left = deadline - time.monotonic()
+            ev = self._call("qmp_event", wait=max(0.0, left))["event"] if left > 0 else None
+            if ev is not None and event_filter(ev):
+                return ev
+            if ev is None and time.monotonic() >= deadline:
+                raise TimeoutError(f"timed out after {_fmt_seconds(limit)} seconds waiting for a QMP event on {self.name}")
 
     def send_key(self, key, delay=0.01, log=True):
         """Press a key (QEMU sendkey syntax, e.g. "ctrl-alt-delete", or a
@@ -723,7 +895,8 @@ class Machine:
 
     def _ocr(self):
         if shutil.which("tesseract") is None:
-            raise MachineError("OCR requested but `tesseract` is not available (install tesseract-ocr)")
+            # nixpkgs' text (its enableOCR puts tesseract on PATH); tests match it.
+            raise MachineError("OCR requested but enableOCR is false")
         with tempfile.TemporaryDirectory(prefix="distrotest-ocr-") as d:
             png = os.path.join(d, "screen.png")
             self._call("screenshot", path=png)
@@ -833,6 +1006,11 @@ BaseMachine = Machine
 QemuMachine = Machine
 
 
+class NspawnMachine(Machine):
+    """nixpkgs' container machine class, for annotations and isinstance
+    checks only: distrotest runs no systemd-nspawn containers."""
+
+
 class VLan:
     """A VLAN of the test; machines on it reach each other as
     192.168.<nr>.<n> (n: the machine's number, by name from 1)."""
@@ -878,11 +1056,12 @@ def _pythonize_name(name):
 class Driver:
     """The test run: machines, VLANs and the script."""
 
-    def __init__(self, machine_names, vlan_ids, out_dir, script_path=None, code_obj=None):
-        self.out_dir = out_dir
+    def __init__(self, machine_names, vlan_ids, out_dir, script_path=None, code_obj=None, machine_info=None):
+        self.out_dir = pathlib.Path(out_dir)
         self.script_path = script_path
         self._code = code_obj
-        self.machines = [Machine(n, self) for n in sorted(machine_names)]
+        info = machine_info or {}
+        self.machines = [Machine(n, self, info.get(n)) for n in sorted(machine_names)]
         self.vlans = [VLan(v) for v in sorted(vlan_ids)]
         self.polling_conditions = []
         self._globals = None
@@ -891,6 +1070,20 @@ class Driver:
     @property
     def machines_qemu(self):
         return self.machines
+
+    @property
+    def machines_nspawn(self):
+        """Always empty: distrotest runs no containers."""
+        return []
+
+    def create_machine(self, start_command, *, name=None, keep_machine_state=False):
+        """Not supported: nixpkgs starts such a machine from a NixOS
+        run-*-vm script or a hand-written QEMU command line; distrotest
+        boots machines from prepared images described in driver.json."""
+        raise MachineError(
+            "create_machine() is not supported by distrotest: declare every machine "
+            "in the test (nodes / driver.json); see the README's test-script API section"
+        )
 
     def start_all(self):
         """Start all machines, in parallel."""
@@ -934,16 +1127,20 @@ class Driver:
         for c in list(self.polling_conditions):
             c.maybe_raise()
 
-    def polling_condition(self, fun_=None, *, seconds_interval=2.0, description=None):
-        """A condition checked (at most every seconds_interval) before every
-        command while its `with` block runs; the test fails when it stops
-        holding. Usable as @polling_condition or
-        @polling_condition(seconds_interval=10, description="...")."""
+    def polling_condition(self, fun_=None, *, seconds_interval=None, interval=None, description=None):
+        """A condition checked (at most every interval, a timedelta or
+        seconds, default 2 s; seconds_interval= is the older spelling)
+        before every command while its `with` block runs; the test fails
+        when it stops holding. Usable as @polling_condition or
+        @polling_condition(interval=timedelta(seconds=10), description="...")."""
         driver = self
+        every = _one_of("polling_condition", seconds_interval=seconds_interval, interval=interval)
+        if every is None:
+            every = 2.0
 
         class Poll:
             def __init__(self, fun):
-                self.condition = _PollingCondition(fun, seconds_interval, description)
+                self.condition = _PollingCondition(fun, every, description)
 
             def __enter__(self):
                 driver.polling_conditions.append(self.condition)
@@ -951,7 +1148,9 @@ class Driver:
             def __exit__(self, *exc):
                 driver.polling_conditions.remove(self.condition)
 
-            def wait(self, timeout=900):
+            def wait(self, timeout=None, timeout_seconds=None):
+                limit = _one_of("wait", timeout=timeout, timeout_seconds=timeout_seconds)
+
                 def ok(last):
                     if last:
                         log.info(f"Last chance for {self.condition.description}")
@@ -961,7 +1160,7 @@ class Driver:
                     return res
 
                 with log.nested(f"waiting for {self.condition.description}"):
-                    retry(ok, timeout)
+                    retry(ok, 900.0 if limit is None else limit)
 
         if fun_ is None:
             return Poll
@@ -981,6 +1180,10 @@ class Driver:
             if m.is_up():
                 m.execute("sync")
 
+    def test_symbols(self):
+        """The test script's globals (nixpkgs' name for symbols())."""
+        return self.symbols()
+
     def symbols(self):
         """The test script's globals (one dict, shared by test_script and
         the interactive shell)."""
@@ -996,6 +1199,8 @@ class Driver:
             "run_tests": self.run_tests,
             "machines": self.machines,
             "machines_qemu": self.machines,
+            "machines_nspawn": self.machines_nspawn,
+            "create_machine": self.create_machine,
             "vlans": self.vlans,
             "driver": self,
             "log": log,
@@ -1009,6 +1214,7 @@ class Driver:
             "Machine": Machine,
             "BaseMachine": Machine,
             "QemuMachine": Machine,
+            "NspawnMachine": NspawnMachine,
             "RequestedAssertionFailed": RequestedAssertionFailed,
             "TestScriptError": TestScriptError,
             "MachineError": MachineError,
@@ -1021,6 +1227,70 @@ class Driver:
             g[f"vlan{v.nr}"] = v
         self._globals = g
         return g
+
+
+# --------------------------------------------------------------------------
+# The importable `test_driver` package of nixpkgs' scripts: modules made of
+# re-exports of this file's objects (the same objects, so that
+# `except test_driver.errors.RequestedAssertionFailed` catches what
+# succeed() raises).
+
+
+def _as_timedelta(duration):
+    if isinstance(duration, datetime.timedelta):
+        return duration
+    return datetime.timedelta(seconds=_seconds(duration))
+
+
+def _install_test_driver_package():
+    def module(name, package=False, **attrs):
+        m = types.ModuleType(name)
+        if package:
+            m.__path__ = []
+        m.__dict__.update(attrs)
+        sys.modules[name] = m
+        return m
+
+    errors = module(
+        "test_driver.errors",
+        TestScriptError=TestScriptError,
+        RequestedAssertionFailed=RequestedAssertionFailed,
+        MachineError=MachineError,
+    )
+    qmp = module("test_driver.machine.qmp", QMPSession=QMPSession, QMPAPIError=QMPAPIError)
+    machine = module(
+        "test_driver.machine",
+        package=True,
+        Machine=Machine,
+        BaseMachine=Machine,
+        QemuMachine=Machine,
+        NspawnMachine=NspawnMachine,
+        retry=retry,
+        qmp=qmp,
+    )
+    polling = module(
+        "test_driver.polling_condition",
+        PollingCondition=_PollingCondition,
+        PollingConditionError=PollingConditionError,
+    )
+    logger = module("test_driver.logger", LogLevel=LogLevel, AbstractLogger=Logger, CompositeLogger=Logger)
+    duration = module(
+        "test_driver.duration",
+        Duration=datetime.timedelta | int | float,
+        as_timedelta=_as_timedelta,
+        as_seconds=_seconds,
+    )
+    driver = module("test_driver.driver", Driver=Driver)
+    module(
+        "test_driver",
+        package=True,
+        errors=errors,
+        machine=machine,
+        polling_condition=polling,
+        logger=logger,
+        duration=duration,
+        driver=driver,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -1109,7 +1379,8 @@ def _run():
         return 2
     # Imports next to the script work as with `python3 script.py`.
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    driver = Driver(hello["machines"], hello["vlans"], hello["out_dir"], path, code_obj)
+    _install_test_driver_package()
+    driver = Driver(hello["machines"], hello["vlans"], hello["out_dir"], path, code_obj, hello.get("machine_info"))
 
     if hello.get("interactive"):
         symbols = driver.symbols()
