@@ -67,8 +67,8 @@ func init() {
 		"state": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
 			return map[string]bool{"booted": m.IsRunning(), "connected": m.IsUp()}, nil
 		}),
-		"qmp":       onMachine(qmpCommand),
-		"qmp_event": onMachine(qmpEvent),
+		"qmp":               onMachine(qmpCommand),
+		"qmp_event":         onMachine(qmpEvent),
 		"start":             machineAction(Machine.Start),
 		"wait_for_shell":    machineAction(Machine.WaitForShell),
 		"shutdown":          machineAction(Machine.Shutdown),
@@ -321,9 +321,9 @@ func hello(ctx context.Context, s *session, blk *report.Block, params json.RawMe
 		"machines":     names,
 		"machine_info": info,
 		"vlans":        vlans,
-		"out_dir":     s.cfg.OutDir,
-		"test_script": s.script,
-		"interactive": s.cfg.Interactive,
+		"out_dir":      s.cfg.OutDir,
+		"test_script":  s.script,
+		"interactive":  s.cfg.Interactive,
 	}, nil
 }
 
