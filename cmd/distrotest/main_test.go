@@ -89,3 +89,51 @@ func TestDependencies(t *testing.T) {
 		}
 	}
 }
+
+// TestNixpkgsFlagSpellings checks that nixpkgs' nixos-test-driver spellings
+// parse into the same settings as ours.
+func TestNixpkgsFlagSpellings(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		outDir      string
+		junit       string
+		keep        bool
+		interactive bool
+	}{
+		{"ours", []string{"--config", "d.json", "--out-dir", "o", "--junit", "j.xml", "--keep-vm-state", "--interactive"}, "o", "j.xml", true, true},
+		{"nixpkgs long", []string{"--config", "d.json", "--output_directory", "o", "--junit-xml", "j.xml", "--keep-machine-state", "--interactive"}, "o", "j.xml", true, true},
+		{"nixpkgs short", []string{"-c", "d.json", "-o", "o", "-K", "-I"}, "o", "", true, true},
+		{"no-interactive after -I", []string{"--config", "d.json", "-I", "--no-interactive"}, "", "", false, false},
+		{"-I after no-interactive", []string{"--config", "d.json", "--no-interactive", "-I"}, "", "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := newRunCommand(&globalOptions{})
+			if err := cmd.ParseFlags(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			fl := cmd.Flags()
+			out, _ := fl.GetString("out-dir")
+			junit, _ := fl.GetString("junit")
+			keep, _ := fl.GetBool("keep-vm-state")
+			inter, _ := fl.GetBool("interactive")
+			config, _ := fl.GetString("config")
+			if out != tt.outDir || junit != tt.junit || keep != tt.keep || inter != tt.interactive || config != "d.json" {
+				t.Errorf("got config=%q out-dir=%q junit=%q keep=%v interactive=%v", config, out, junit, keep, inter)
+			}
+		})
+	}
+}
+
+func TestParseLogLevel(t *testing.T) {
+	for in, want := range map[string]string{"debug": "DEBUG", "info": "INFO", "warning": "WARN", "WARNING": "WARN", "warn": "WARN", "error": "ERROR"} {
+		got, err := parseLogLevel(in)
+		if err != nil || got.String() != want {
+			t.Errorf("parseLogLevel(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := parseLogLevel("loud"); err == nil {
+		t.Error("parseLogLevel accepted loud")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/driver"
@@ -87,11 +88,13 @@ or the global timeout (--keep-vm-state keeps the disks, for the next run).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "driver.json describing the test")
-	fl.StringVarP(&f.outDir, "out-dir", "o", "", "directory for console logs, screenshots, copies and the JUnit report (default ./distrotest-out, or $out)")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to this file (relative to the out dir)")
+	fl.StringVarP(&f.config, "config", "c", "", "driver.json describing the test")
+	fl.StringVarP(&f.outDir, "out-dir", "o", "", "directory for console logs, screenshots, copies and the JUnit report (default ./distrotest-out, or $out; alias --output_directory)")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to this file (relative to the out dir; alias --junit-xml)")
 	fl.BoolVarP(&f.interactive, "interactive", "I", false, "open a Python shell with the test's globals instead of running the script; machines start when asked")
-	fl.BoolVarP(&f.keepState, "keep-vm-state", "K", false, "keep the machines' disks (in the cache) and reuse them next run")
+	fl.Var(noFlag{&f.interactive}, "no-interactive", "run the script (the default; undoes an earlier --interactive)")
+	fl.Lookup("no-interactive").NoOptDefVal = "true"
+	fl.BoolVarP(&f.keepState, "keep-vm-state", "K", false, "keep the machines' disks (in the cache) and reuse them next run (alias --keep-machine-state)")
 	fl.StringVar(&f.accel, "accel", "", "accelerator: auto (KVM only when it really boots a kernel), kvm or tcg (default: the config's, else auto)")
 	fl.Var(&f.timeout, "global-timeout", "end the run after this long (e.g. 30m, or seconds; default: the config's, else 1h)")
 	fl.StringVar(&f.image, "image", "", "ad hoc: prepared image directory, or DISTRO/RELEASE (e.g. debian/13)")
@@ -100,6 +103,14 @@ or the global timeout (--keep-vm-state keeps the disks, for the next run).`,
 	fl.IntVar(&f.cpus, "cpus", driver.DefaultCPUs, "ad hoc: virtual CPUs")
 	fl.StringArrayVar(&f.shares, "share", nil, "ad hoc: mount host directory SOURCE at TARGET in the guest (TAG=SOURCE:TARGET, repeatable)")
 	fl.StringVar(&f.nixStore, "nix-store", "", "ad hoc: mount this host Nix store read-only over /nix/store")
+	// nixpkgs' nixos-test-driver spellings, so wrappers that call the
+	// driver binary (extraDriverArgs) keep working.
+	cmd.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if alias, ok := nixpkgsFlagAliases[name]; ok {
+			name = alias
+		}
+		return pflag.NormalizedName(name)
+	})
 	cmd.RegisterFlagCompletionFunc("accel", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"auto", "kvm", "tcg"}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -182,6 +193,39 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 		LogLevel:      g.logLevel,
 	})
 }
+
+// nixpkgsFlagAliases maps nixpkgs' driver flag names to ours.
+var nixpkgsFlagAliases = map[string]string{
+	"junit-xml":          "junit",
+	"output_directory":   "out-dir",
+	"output-directory":   "out-dir",
+	"keep-machine-state": "keep-vm-state",
+}
+
+// noFlag is a --no-X flag that clears the bool of --X: the one given last
+// wins, as with argparse's BooleanOptionalAction in nixpkgs.
+type noFlag struct{ b *bool }
+
+func (n noFlag) String() string {
+	if n.b == nil {
+		return "false"
+	}
+	return strconv.FormatBool(!*n.b)
+}
+
+func (n noFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	if v {
+		*n.b = false
+	}
+	return nil
+}
+
+func (n noFlag) Type() string     { return "bool" }
+func (n noFlag) IsBoolFlag() bool { return true }
 
 // secondsOrDuration is a flag taking a Go duration ("90m") or, as nixpkgs'
 // driver, a number of seconds ("3600").
