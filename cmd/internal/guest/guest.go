@@ -167,6 +167,8 @@ type Host struct {
 }
 
 // Identity is what makes a booted prepared image a particular machine.
+// Hostname and Hosts[].Name are node names; the guest sees the host names
+// HostName derives from them.
 type Identity struct {
 	Hostname string
 	NixStore bool
@@ -189,6 +191,29 @@ func IPv4(vlan, n int) string { return fmt.Sprintf("192.168.%d.%d", vlan, n) }
 
 // IPv6 returns node n's IPv6 address on vlan.
 func IPv6(vlan, n int) string { return fmt.Sprintf("2001:db8:%d::%d", vlan, n) }
+
+// HostName is the guest's host name for node name, derived as nixpkgs
+// derives it: characters not allowed in a host name (anything but ASCII
+// letters, digits and '-') are dropped, and so are leading and trailing
+// '-'. Node "one_two" is host "onetwo".
+func HostName(node string) string {
+	var b strings.Builder
+	for _, r := range node {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+// hostName checks node and returns its host name.
+func hostName(node string) (string, error) {
+	h := HostName(node)
+	if !validName(node) || h == "" {
+		return "", fmt.Errorf("host name %q: use letters, digits, '-' and '_' (at most 63), with a letter or digit", node)
+	}
+	return h, nil
+}
 
 func validName(s string) bool {
 	if s == "" || len(s) > 63 {
@@ -214,10 +239,11 @@ func checkRange(what string, v int) error {
 func KernelParams(id Identity) ([]string, error) {
 	var out []string
 	if id.Hostname != "" {
-		if !validName(id.Hostname) {
-			return nil, fmt.Errorf("host name %q: use letters, digits, '-' and '_' (at most 63)", id.Hostname)
+		h, err := hostName(id.Hostname)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, "distrotest.hostname="+id.Hostname)
+		out = append(out, "distrotest.hostname="+h)
 	}
 	if id.NixStore {
 		out = append(out, "distrotest.store=1")
@@ -245,8 +271,9 @@ func KernelParams(id Identity) ([]string, error) {
 	if len(id.Hosts) > 0 {
 		var entries []string
 		for _, h := range id.Hosts {
-			if !validName(h.Name) {
-				return nil, fmt.Errorf("host name %q: use letters, digits, '-' and '_' (at most 63)", h.Name)
+			name, err := hostName(h.Name)
+			if err != nil {
+				return nil, err
 			}
 			if err := checkRange("node number", h.N); err != nil {
 				return nil, fmt.Errorf("host %s: %w", h.Name, err)
@@ -261,7 +288,7 @@ func KernelParams(id Identity) ([]string, error) {
 			if len(vs) == 0 {
 				continue
 			}
-			entries = append(entries, fmt.Sprintf("%s:%d:%s", h.Name, h.N, strings.Join(vs, ".")))
+			entries = append(entries, fmt.Sprintf("%s:%d:%s", name, h.N, strings.Join(vs, ".")))
 		}
 		if len(entries) > 0 {
 			out = append(out, "distrotest.hosts="+strings.Join(entries, ","))

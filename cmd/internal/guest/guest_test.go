@@ -46,6 +46,14 @@ func TestBackdoorPrintsMarker(t *testing.T) {
 	}
 }
 
+func TestHostName(t *testing.T) {
+	for node, want := range map[string]string{"machine": "machine", "one_two": "onetwo", "Web-1": "Web-1", "a_-b": "a-b", "_x_": "x", "x-": "x"} {
+		if got := HostName(node); got != want {
+			t.Errorf("HostName(%q) = %q, want %q", node, got, want)
+		}
+	}
+}
+
 func TestKernelParams(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -59,6 +67,9 @@ func TestKernelParams(t *testing.T) {
 		{name: "vlans and hosts", id: Identity{Hostname: "b", N: 2, VLANs: []int{2, 1}, Hosts: []Host{{Name: "a", N: 1, VLANs: []int{1}}, {Name: "b", N: 2, VLANs: []int{1, 2}}}},
 			want: []string{"distrotest.hostname=b", "distrotest.net=1:2", "distrotest.net=2:2", "distrotest.hosts=a:1:1,b:2:1.2"}},
 		{name: "bad host name", id: Identity{Hostname: "a b"}, wantErr: `host name "a b"`},
+		{name: "host names derived as nixpkgs", id: Identity{Hostname: "one_two", N: 1, VLANs: []int{1}, Hosts: []Host{{Name: "one_two", N: 1, VLANs: []int{1}}, {Name: "web-1_", N: 2, VLANs: []int{1}}}},
+			want: []string{"distrotest.hostname=onetwo", "distrotest.net=1:1", "distrotest.hosts=onetwo:1:1,web-1:2:1"}},
+		{name: "nothing left of the name", id: Identity{Hostname: "__"}, wantErr: `host name "__"`},
 		{name: "relative target", id: Identity{Shares: []Share{{Tag: "x", Target: "mnt"}}}, wantErr: "absolute path"},
 		{name: "colon in target", id: Identity{Shares: []Share{{Tag: "x", Target: "/a:b"}}}, wantErr: "absolute path"},
 		{name: "vlan out of range", id: Identity{N: 1, VLANs: []int{300}}, wantErr: "vlan 300"},
