@@ -125,12 +125,12 @@ func initLine(id string) string {
 	return "__dt_init " + id + "\n"
 }
 
-// runLine is the line the host sends to run one command.
+// runLine is the line the host sends to run one command (after CommandEnv).
 func runLine(id, command string, timeout time.Duration) (string, error) {
 	if strings.IndexByte(command, 0) >= 0 {
 		return "", errors.New("command contains a NUL byte")
 	}
-	return "__dt_run " + id + " " + formatTimeout(timeout) + " " + Quote(command) + "\n", nil
+	return "__dt_run " + id + " " + formatTimeout(timeout) + " " + Quote(CommandEnv+command) + "\n", nil
 }
 
 // header is the first line of a reply frame, after "DT ID ".

@@ -72,7 +72,7 @@ func TestRunLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff("__dt_run ab.1 2.000 'echo '\\''x'\\'''\n", got); diff != "" {
+	if diff := cmp.Diff("__dt_run ab.1 2.000 '"+CommandEnv+"echo '\\''x'\\'''\n", got); diff != "" {
 		t.Errorf("runLine (-want +got):\n%s", diff)
 	}
 	if _, err := runLine("ab.1", "a\x00", 0); err == nil {
