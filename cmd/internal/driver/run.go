@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"time"
@@ -227,6 +228,18 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		defer os.RemoveAll(stateRoot)
 	}
 
+	// nixpkgs' VMs have /tmp/shared (one host directory for every machine:
+	// the script's machine.shared_dir) and /tmp/xchg (one per machine).
+	xchgRoot, err := os.MkdirTemp("", "distrotest-xchg-")
+	if err != nil {
+		return fmt.Errorf("creating the shared directories: %w", err)
+	}
+	defer os.RemoveAll(xchgRoot)
+	sharedDir := filepath.Join(xchgRoot, "shared")
+	if err := os.Mkdir(sharedDir, 0o700); err != nil {
+		return fmt.Errorf("creating the shared directories: %w", err)
+	}
+
 	var switches []*vlan.Switch
 	var bridgeVLANs []pybridge.VLAN
 	byID := map[int]*vlan.Switch{}
@@ -289,6 +302,12 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 			d := mc.SharedDirs[tag]
 			mcfg.Shares = append(mcfg.Shares, machine.Share{Tag: tag, Source: d.Source, Target: d.Target})
 		}
+		xchg := filepath.Join(xchgRoot, "xchg-"+mc.Name)
+		if err := os.Mkdir(xchg, 0o700); err != nil {
+			return fmt.Errorf("machine %s: creating its xchg directory: %w", mc.Name, err)
+		}
+		mcfg.Shares = appendShare(mcfg.Shares, machine.Share{Tag: SharedTag, Source: sharedDir, Target: SharedTarget})
+		mcfg.Shares = appendShare(mcfg.Shares, machine.Share{Tag: XchgTag, Source: xchg, Target: XchgTarget})
 		for _, v := range mc.VLANs {
 			mcfg.NICs = append(mcfg.NICs, machine.NIC{VLAN: v, SwitchSocket: byID[v].Path()})
 		}
@@ -318,6 +337,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		Machines:    bridgeMachines,
 		VLANs:       bridgeVLANs,
 		OutDir:      outDir,
+		SharedDir:   sharedDir,
 		Interactive: opt.Interactive,
 		Log:         rep,
 		Stdin:       opt.Stdin,
@@ -338,6 +358,25 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		err = fmt.Errorf("interrupted: %w", err)
 	}
 	return err
+}
+
+// The shares every machine gets, as in nixpkgs' VMs.
+const (
+	SharedTag    = "shared"      // all machines: the host's shared dir
+	SharedTarget = "/tmp/shared" //
+	XchgTag      = "xchg"        // one host directory per machine
+	XchgTarget   = "/tmp/xchg"   //
+)
+
+// appendShare adds s unless the test already shares something with its
+// tag or at its target (the test's own share wins).
+func appendShare(shares []machine.Share, s machine.Share) []machine.Share {
+	for _, o := range shares {
+		if o.Tag == s.Tag || path.Clean(o.Target) == s.Target {
+			return shares
+		}
+	}
+	return append(shares, s)
 }
 
 // closeAll closes the machines in parallel, logging failures.

@@ -164,8 +164,25 @@ with subtest("second"):
 	if server.MemoryMiB != 2048 || server.CPUs != 4 || server.DiskSizeMiB != 4096 || client.MemoryMiB != DefaultMemoryMiB || client.CPUs != DefaultCPUs {
 		t.Errorf("sizes: server %d MiB %d CPUs %d MiB disk, client %d MiB %d CPUs", server.MemoryMiB, server.CPUs, server.DiskSizeMiB, client.MemoryMiB, client.CPUs)
 	}
-	if diff := cmp.Diff([]machine.Share{{Tag: "data", Source: share, Target: "/mnt/data"}}, server.Shares); diff != "" {
+	// The test's share, then nixpkgs' /tmp/shared (one host directory for
+	// all) and /tmp/xchg (one per machine).
+	if len(server.Shares) != 3 || len(client.Shares) != 2 {
+		t.Fatalf("shares: server %+v, client %+v", server.Shares, client.Shares)
+	}
+	if diff := cmp.Diff(machine.Share{Tag: "data", Source: share, Target: "/mnt/data"}, server.Shares[0]); diff != "" {
 		t.Errorf("shares (-want +got):\n%s", diff)
+	}
+	sShared, sXchg, cShared, cXchg := server.Shares[1], server.Shares[2], client.Shares[0], client.Shares[1]
+	if sShared.Tag != SharedTag || sShared.Target != "/tmp/shared" || sShared.Source != cShared.Source {
+		t.Errorf("/tmp/shared: server %+v, client %+v: want one host directory", sShared, cShared)
+	}
+	if sXchg.Tag != XchgTag || sXchg.Target != "/tmp/xchg" || sXchg.Source == cXchg.Source || cXchg.Target != "/tmp/xchg" {
+		t.Errorf("/tmp/xchg: server %+v, client %+v: want one host directory each", sXchg, cXchg)
+	}
+	for _, d := range []string{sShared.Source, sXchg.Source, cXchg.Source} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s outlived the run (%v)", d, err)
+		}
 	}
 	if len(server.NICs) != 2 || server.NICs[0].VLAN != 1 || server.NICs[1].VLAN != 2 || server.NICs[0].SwitchSocket == server.NICs[1].SwitchSocket {
 		t.Errorf("server NICs: %+v", server.NICs)
@@ -428,4 +445,26 @@ func TestMain(m *testing.M) {
 		os.Exit(childRun(dir))
 	}
 	os.Exit(m.Run())
+}
+
+func TestAppendShare(t *testing.T) {
+	ours := machine.Share{Tag: SharedTag, Source: "/h/shared", Target: SharedTarget}
+	tests := []struct {
+		name   string
+		shares []machine.Share
+		want   int
+	}{
+		{"none", nil, 1},
+		{"other share", []machine.Share{{Tag: "data", Target: "/mnt/data"}}, 2},
+		{"same tag: the test's wins", []machine.Share{{Tag: SharedTag, Target: "/mnt/x"}}, 1},
+		{"same target: the test's wins", []machine.Share{{Tag: "mine", Target: "/tmp/shared/"}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := appendShare(tt.shares, ours)
+			if len(got) != tt.want {
+				t.Errorf("got %+v, want %d shares", got, tt.want)
+			}
+		})
+	}
 }
