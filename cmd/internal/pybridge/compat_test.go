@@ -3,6 +3,7 @@ package pybridge
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,21 +164,26 @@ t.assertIs(driver.test_symbols()["machine"], machine)
 	}
 }
 
-// TestOCRDisabledMessage pins nixpkgs' text for OCR without tesseract.
+// TestOCRDisabledMessage pins nixpkgs' text for OCR without tesseract
+// (Python's PATH has no tesseract, whatever the host has installed).
 func TestOCRDisabledMessage(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/tesseract"); err == nil {
-		t.Skip("tesseract is installed in /usr/bin: the OCR-disabled path cannot be reached here")
-	}
 	e := newEnv(t, "machine")
-	err := e.run(t, `machine.start()
+	// The interpreter itself, not a wrapper script that needs PATH.
+	exe, err := exec.Command(python(""), "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t, `machine.start()
 try:
     machine.wait_for_text("foobar", timeout=1)
 except Exception as e:
     t.assertEqual(str(e), "OCR requested but enableOCR is false")
 else:
     raise Exception("wait_for_text passed without OCR")
-`, "PATH="+filepath.Join(e.dir, "bin")+":/usr/bin:/bin:/nonexistent-no-tesseract")
-	if err != nil {
+`)
+	cfg.Python = strings.TrimSpace(string(exe))
+	cfg.Env = []string{"PATH=/nonexistent-distrotest-no-tesseract"}
+	if err := runCfg(t, e, cfg); err != nil {
 		t.Fatalf("script failed: %v", err)
 	}
 }
