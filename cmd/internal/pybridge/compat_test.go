@@ -2,6 +2,7 @@ package pybridge
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,4 +196,17 @@ func runCfg(t *testing.T, e *env, cfg Config) error {
 	err := Run(ctx, cfg)
 	t.Logf("log:\n%s\npython output:\n%s", e.log.String(), e.stdout.String())
 	return err
+}
+
+// TestLogErrorExits: as in nixpkgs, log.error ends the script with status 1.
+func TestLogErrorExits(t *testing.T) {
+	e := newEnv(t, "machine")
+	err := e.run(t, "log.error('fatal thing')\nraise Exception('not reached')\n")
+	var se *ScriptError
+	if !errors.As(err, &se) || se.Message != "the test script exited with 1" {
+		t.Fatalf("err = %v, want the script to exit with 1", err)
+	}
+	if !strings.Contains(e.log.String(), "error: fatal thing") {
+		t.Error("the error line is not in the log")
+	}
 }

@@ -288,7 +288,10 @@ class Logger:
             self._line(message, attributes, "warning")
 
     def error(self, message, attributes=None):
+        """Log message at error level and end the script with status 1,
+        as nixpkgs' log.error does."""
         self._line(message, attributes, "error")
+        sys.exit(1)
 
     def debug(self, message, attributes=None):
         if self._level <= LogLevel.DEBUG:
