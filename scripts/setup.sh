@@ -17,6 +17,7 @@ packages=(
   tesseract-ocr     # get_screen_text / wait_for_text
   nix-bin           # tests of the Nix layer
   socat
+  tmux              # tests/compat: the interactive driver in a real terminal
   ca-certificates
 )
 if [ "${1:-}" = "--bench" ]; then

@@ -192,9 +192,11 @@ func (x tmux) send(keys ...string) {
 	}
 }
 
+// screen is everything the terminal showed (the history and the pane),
+// without the empty lines below the cursor, so that it only grows.
 func (x tmux) screen() string {
-	out, _ := x.run("capture-pane", "-p", "-J", "-t", "dt", "-S", "-3000")
-	return out
+	out, _ := x.run("capture-pane", "-p", "-J", "-t", "dt", "-S", "-")
+	return strings.TrimRight(out, "\n ")
 }
 
 // waitFor waits until the screen, after the part seen by earlier calls

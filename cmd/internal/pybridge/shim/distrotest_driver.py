@@ -803,6 +803,7 @@ class Machine:
             try:
                 line = input("$ ")
             except EOFError:
+                print()  # Ctrl-D: end the prompt's line, as a shell does
                 break
             except KeyboardInterrupt:
                 print()
