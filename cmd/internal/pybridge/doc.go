@@ -6,7 +6,13 @@
 // driver (start_all, machine, subtest, retry, t, ...) and implements its
 // Machine methods, with nixpkgs' names, signatures and defaults, on top of
 // a few primitives it asks Go for: execute, start, shutdown, console reads,
-// screenshots, copies, link control, log blocks.
+// screenshots, copies, link control, QMP commands and events, log blocks.
+// Every timeout, sleep and interval takes a datetime.timedelta or seconds
+// (nixpkgs' Duration), and the shim installs an importable test_driver
+// package (test_driver.machine, .machine.qmp, .errors, .logger,
+// .polling_condition, .duration, .driver) whose modules re-export the
+// shim's own objects, so `from test_driver.errors import
+// RequestedAssertionFailed` catches what succeed() raises.
 //
 // # Protocol
 //
@@ -34,5 +40,9 @@
 // and type checkers (Stub returns it).
 //
 // The tests run the real shim against pybridgetest.Machine, a machine whose
-// "guest" is a local bash; they need python3 but no VM.
+// "guest" is a local bash; they need python3 but no VM. compat_test.go
+// checks the nixpkgs-compatibility rows (durations, test_driver imports,
+// attributes, QMP, message texts) and readme_test.go keeps the README's API
+// table in step with the stub. The same rows on a real VM:
+// tests/compat (DISTROTEST_VM_TESTS=1).
 package pybridge
