@@ -47,3 +47,22 @@ with subtest("qmp"):
     ev = machine.wait_for_qmp_event(lambda e: e["event"] == "RESUME", timeout=dt.timedelta(minutes=2))
     assert "timestamp" in ev
     machine.succeed("true")
+
+with subtest("copies go through /tmp/shared with cp -r semantics"):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "tree"
+        src.mkdir()
+        (src / "a.txt").write_text("a\n")
+        machine.copy_from_host(str(src), "/root/fresh")
+        assert machine.succeed("cat /root/fresh/a.txt") == "a\n"
+        machine.succeed("mkdir -p /root/existing")
+        machine.copy_from_host(str(src), "/root/existing")
+        assert machine.succeed("cat /root/existing/tree/a.txt") == "a\n"
+        machine.copy_from_host(str(src / "a.txt"), "relative-copy.txt")
+        assert machine.succeed("cat /tmp/relative-copy.txt") == "a\n"
+    machine.copy_from_machine("/root/fresh", "back")
+    assert (machine.out_dir / "back" / "fresh" / "a.txt").read_text() == "a\n"
+    machine.copy_from_vm("/tmp/relative-copy.txt")
+    assert (machine.out_dir / "relative-copy.txt").read_text() == "a\n"

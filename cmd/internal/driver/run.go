@@ -277,6 +277,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 	}
 	var machines []Machine
 	defer func() { closeAll(machines, logger) }()
+	sharedDirs := map[string]string{} // machines that have /tmp/shared
 	for i, mc := range cfg.Machines {
 		mcfg := machine.Config{
 			Name:      mc.Name,
@@ -306,8 +307,11 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		if err := os.Mkdir(xchg, 0o700); err != nil {
 			return fmt.Errorf("machine %s: creating its xchg directory: %w", mc.Name, err)
 		}
-		mcfg.Shares = appendShare(mcfg.Shares, machine.Share{Tag: SharedTag, Source: sharedDir, Target: SharedTarget})
-		mcfg.Shares = appendShare(mcfg.Shares, machine.Share{Tag: XchgTag, Source: xchg, Target: XchgTarget})
+		var added bool
+		if mcfg.Shares, added = appendShare(mcfg.Shares, machine.Share{Tag: SharedTag, Source: sharedDir, Target: SharedTarget}); added {
+			sharedDirs[mc.Name] = sharedDir
+		}
+		mcfg.Shares, _ = appendShare(mcfg.Shares, machine.Share{Tag: XchgTag, Source: xchg, Target: XchgTarget})
 		for _, v := range mc.VLANs {
 			mcfg.NICs = append(mcfg.NICs, machine.NIC{VLAN: v, SwitchSocket: byID[v].Path()})
 		}
@@ -337,7 +341,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		Machines:    bridgeMachines,
 		VLANs:       bridgeVLANs,
 		OutDir:      outDir,
-		SharedDir:   sharedDir,
+		SharedDirs:  sharedDirs,
 		Interactive: opt.Interactive,
 		Log:         rep,
 		Stdin:       opt.Stdin,
@@ -369,14 +373,14 @@ const (
 )
 
 // appendShare adds s unless the test already shares something with its
-// tag or at its target (the test's own share wins).
-func appendShare(shares []machine.Share, s machine.Share) []machine.Share {
+// tag or at its target (the test's own share wins); added says which.
+func appendShare(shares []machine.Share, s machine.Share) (out []machine.Share, added bool) {
 	for _, o := range shares {
 		if o.Tag == s.Tag || path.Clean(o.Target) == s.Target {
-			return shares
+			return shares, false
 		}
 	}
-	return append(shares, s)
+	return append(shares, s), true
 }
 
 // closeAll closes the machines in parallel, logging failures.

@@ -461,8 +461,8 @@ func TestAppendShare(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := appendShare(tt.shares, ours)
-			if len(got) != tt.want {
+			got, added := appendShare(tt.shares, ours)
+			if len(got) != tt.want || added != (tt.want > len(tt.shares)) {
 				t.Errorf("got %+v, want %d shares", got, tt.want)
 			}
 		})

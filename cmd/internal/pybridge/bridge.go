@@ -105,9 +105,10 @@ type Config struct {
 	VLANs    []VLAN
 	// OutDir receives screenshots and copies from machines.
 	OutDir string
-	// SharedDir is the host side of every machine's /tmp/shared (the
-	// script's machine.shared_dir); "" when there is none.
-	SharedDir string
+	// SharedDirs maps the machines that have nixpkgs' /tmp/shared to the
+	// host side of it (the script's machine.shared_dir); copy_from_host and
+	// copy_from_machine go through it as in nixpkgs.
+	SharedDirs map[string]string
 	// Interactive starts a Python shell with the script's globals instead
 	// of running the script; machines start only when asked.
 	Interactive bool

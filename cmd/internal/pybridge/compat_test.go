@@ -149,7 +149,7 @@ with subtest("log.set_log_level"):
 t.assertIs(driver.test_symbols()["machine"], machine)
 `
 	cfg := e.config(t, script)
-	cfg.SharedDir = shared
+	cfg.SharedDirs = map[string]string{"machine": shared}
 	cfg.Env = []string{"OUT=" + e.out, "SHARED=" + shared}
 	if err := runCfg(t, e, cfg); err != nil {
 		t.Fatalf("script failed: %v", err)

@@ -315,7 +315,7 @@ func hello(ctx context.Context, s *session, blk *report.Block, params json.RawMe
 	sort.Ints(vlans)
 	info := map[string]any{}
 	for _, n := range names {
-		info[n] = map[string]string{"state_dir": s.machines[n].StateDir(), "shared_dir": s.cfg.SharedDir}
+		info[n] = map[string]string{"state_dir": s.machines[n].StateDir(), "shared_dir": s.cfg.SharedDirs[n]}
 	}
 	return map[string]any{
 		"machines":     names,

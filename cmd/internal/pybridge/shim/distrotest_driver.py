@@ -820,9 +820,25 @@ class Machine:
     # -- files
 
     def copy_from_host(self, source, target):
-        """Copy the host file or directory source to target in the guest."""
+        """Copy the host file or directory source to target in the guest.
+        As in nixpkgs, through /tmp/shared and `cp -r` (a target that is an
+        existing directory receives the copy inside it; a relative target
+        is relative to /tmp). Without /tmp/shared the runner sends a tar
+        over the shell (target must then be absolute)."""
         with self.nested(f"copying {source} from the host to {target}"):
-            self._call("copy_from_host", source=os.path.abspath(str(source)), target=str(target))
+            if self.shared_dir is None:
+                self._call("copy_from_host", source=os.path.abspath(str(source)), target=str(target))
+                return
+            src = pathlib.Path(source)
+            with tempfile.TemporaryDirectory(dir=self.shared_dir) as tmp:
+                staged = pathlib.Path(tmp) / src.name
+                if src.is_dir():
+                    shutil.copytree(src, staged, symlinks=True)
+                else:
+                    shutil.copy(src, staged)
+                in_guest = f"/tmp/shared/{pathlib.Path(tmp).name}/{src.name}"
+                parent = os.path.dirname(str(target).rstrip("/")) or "."
+                self.succeed(f"mkdir -p {_q(parent)} && cp -r {_q(in_guest)} {_q(target)}")
 
     def copy_from_host_via_shell(self, source, target):
         """Copy a host file into the guest through the shell (base64)."""
@@ -834,11 +850,26 @@ class Machine:
         )
 
     def copy_from_machine(self, source, target_dir=""):
-        """Copy the guest file or directory source into the out dir
-        (under target_dir, relative to it)."""
+        """Copy the guest file or directory source into the out dir, as
+        out_dir/target_dir/<name of source>. As in nixpkgs, through
+        /tmp/shared (the copy fails if that name exists already); without
+        it the runner sends a tar over the shell and merges into it."""
         dest = os.path.join(self.out_dir, str(target_dir))
         with self.nested(f"copying {source} from the machine to {dest}"):
-            self._call("copy_from_machine", source=str(source), target_dir=dest)
+            if self.shared_dir is None:
+                self._call("copy_from_machine", source=str(source), target_dir=dest)
+                return
+            name = os.path.basename(str(source).rstrip("/"))
+            with tempfile.TemporaryDirectory(dir=self.shared_dir) as tmp:
+                in_guest = f"/tmp/shared/{pathlib.Path(tmp).name}/"
+                self.succeed(f"cp -r {_q(source)} {_q(in_guest)}")
+                staged = pathlib.Path(tmp) / name
+                final = pathlib.Path(dest) / name
+                final.parent.mkdir(parents=True, exist_ok=True)
+                if staged.is_dir():
+                    shutil.copytree(staged, final, symlinks=True)
+                else:
+                    shutil.copy(staged, final)
 
     def copy_from_vm(self, source, target_dir=""):
         """Deprecated name of copy_from_machine."""
