@@ -254,7 +254,7 @@ func TestInteractive(t *testing.T) {
 	x := tmux{t: t, socket: filepath.Join(work, "tmux.sock"), conf: conf}
 	shell := fmt.Sprintf("env TMPDIR=%s HOME=%s %s run -I -c %s -o %s; echo distrotest-exited-$?; sleep 600",
 		tmp, work, filepath.Join(bin, "distrotest"), config, filepath.Join(work, "out"))
-	if out, err := x.run("new-session", "-d", "-s", "dt", "-x", "200", "-y", "50", shell); err != nil {
+	if out, err := x.run("new-session", "-d", "-s", "dt", "-c", work, "-x", "200", "-y", "50", shell); err != nil {
 		t.Fatalf("tmux new-session: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -296,6 +296,10 @@ func TestInteractive(t *testing.T) {
 	})
 	if s := x.screen(); !strings.Contains(s, "distrotest-exited-0") {
 		t.Errorf("distrotest did not exit 0:\n%s", s)
+	}
+	// The line history is kept where the person started the driver.
+	if b, err := os.ReadFile(filepath.Join(work, ".distrotest-history")); err != nil || !strings.Contains(string(b), "run_tests()") {
+		t.Errorf("readline history in the working directory: %q, %v", b, err)
 	}
 	assertNothingLeft(t, tmp)
 }
