@@ -175,6 +175,25 @@ let
     EOF
   '';
 
+  # makeWrapper's wrapProgram, for `wrapProgram PROG --prefix PATH : DIRS`
+  makeWrapper = runCommand "stand-in-make-wrapper" { } ''
+    mkdir -p "$out/nix-support"
+    cat > "$out/nix-support/setup-hook" <<'EOF'
+    wrapProgram() {
+      local prog=$1 dir base
+      shift
+      if [ $# -ne 4 ] || [ "$1" != --prefix ] || [ "$2" != PATH ] || [ "$3" != : ]; then
+        echo "wrapProgram (stand-in): only --prefix PATH : DIRS is supported, got $*" >&2
+        return 1
+      fi
+      dir=$(dirname "$prog") base=$(basename "$prog")
+      mv "$prog" "$dir/.$base-wrapped"
+      printf '#!/bin/bash\nexport PATH=%q''${PATH:+:}"$PATH"\nexec -a "$0" %q "$@"\n' "$4" "$dir/.$base-wrapped" > "$prog"
+      chmod +x "$prog"
+    }
+    EOF
+  '';
+
   # buildGoModule: a fixed-output goModules derivation (`go mod vendor`,
   # NAR-hashed against vendorHash, overridable with overrideModAttrs), then
   # `go install` of subPackages with -mod=vendor -trimpath, optional
@@ -263,7 +282,8 @@ let
           fi
         done
         if [ -n "$doCheck" ]; then
-          export GOFLAGS="-mod=vendor"
+          # as in nixpkgs: HOME does not exist (the build user has none)
+          export GOFLAGS="-mod=vendor" HOME=/homeless-shelter
           for d in $dirs; do
             if ls "$d"/*_test.go >/dev/null 2>&1; then
               echo "testing $d"
@@ -305,6 +325,7 @@ in
     writeShellApplication
     buildGoModule
     installShellFiles
+    makeWrapper
     fetchurl
     ;
   stdenv = {
@@ -319,5 +340,8 @@ in
   qemu = hostPackage "qemu" qemuPrograms;
   qemu_test = hostPackage "qemu-test" qemuPrograms;
   python3 = hostPackage "python3" [ "python3" ];
-  tesseract = hostPackage "tesseract" [ "tesseract" ];
+  # .override records its arguments (lib/outputs.nix asks for English only)
+  tesseract = hostPackage "tesseract" [ "tesseract" ] // {
+    override = args: hostPackage "tesseract" [ "tesseract" ] // { overriddenWith = args; };
+  };
 }
