@@ -194,6 +194,27 @@ let
     EOF
   '';
 
+  # What nixpkgs' stdenv puts on a build's PATH (coreutils, findutils,
+  # diffutils, sed, grep, gawk, tar, gzip, bzip2, xz, make, patch, bash,
+  # file), from the host. The Go tests run with only these and the
+  # derivation's inputs on PATH, as in a real sandbox: host tools such as
+  # nix-instantiate, mkfs.ext4 or sgdisk are not there, so tests needing
+  # them skip as they would under real nixpkgs.
+  stdenvTools = hostPackage "stdenv-tools" [
+    "bash" "sh" "find" "xargs" "diff" "cmp" "sed" "grep" "egrep" "fgrep" "awk" "gawk"
+    "tar" "gzip" "gunzip" "zcat" "bzip2" "xz" "make" "patch" "file"
+    "arch" "b2sum" "base32" "base64" "basename" "basenc" "cat" "chcon" "chgrp" "chmod"
+    "chown" "chroot" "cksum" "comm" "cp" "csplit" "cut" "date" "dd" "df" "dir" "dircolors"
+    "dirname" "du" "echo" "env" "expand" "expr" "factor" "false" "fmt" "fold" "groups" "head"
+    "hostid" "id" "install" "join" "link" "ln" "logname" "ls" "md5sum" "mkdir" "mkfifo"
+    "mknod" "mktemp" "mv" "nice" "nl" "nohup" "nproc" "numfmt" "od" "paste" "pathchk"
+    "pinky" "pr" "printenv" "printf" "ptx" "pwd" "readlink" "realpath" "rm" "rmdir" "runcon"
+    "seq" "sha1sum" "sha224sum" "sha256sum" "sha384sum" "sha512sum" "shred" "shuf" "sleep"
+    "sort" "split" "stat" "stdbuf" "stty" "sum" "sync" "tac" "tail" "tee" "test" "timeout"
+    "touch" "tr" "true" "truncate" "tsort" "tty" "uname" "unexpand" "uniq" "unlink" "users"
+    "vdir" "wc" "who" "whoami" "yes"
+  ];
+
   # buildGoModule: a fixed-output goModules derivation (`go mod vendor`,
   # NAR-hashed against vendorHash, overridable with overrideModAttrs), then
   # `go install` of subPackages with -mod=vendor -trimpath, optional
@@ -253,6 +274,7 @@ let
       nativeBuildInputs = [ go ] ++ nativeBuildInputs ++ (if doCheck then nativeCheckInputs else [ ]);
       inherit goModules;
       ldflags = toString (ldflags ++ [ "-buildid=" ]);
+      checkPath = makeBinPath ([ go ] ++ nativeBuildInputs ++ nativeCheckInputs ++ [ stdenvTools ]);
       GOFLAGS = "-mod=vendor -trimpath";
       GOPROXY = "off";
       GOSUMDB = "off";
@@ -282,8 +304,9 @@ let
           fi
         done
         if [ -n "$doCheck" ]; then
-          # as in nixpkgs: HOME does not exist (the build user has none)
-          export GOFLAGS="-mod=vendor" HOME=/homeless-shelter
+          # as in nixpkgs: HOME does not exist (the build user has none),
+          # PATH has the inputs and stdenv's tools only
+          export GOFLAGS="-mod=vendor" HOME=/homeless-shelter PATH="$checkPath"
           for d in $dirs; do
             if ls "$d"/*_test.go >/dev/null 2>&1; then
               echo "testing $d"
