@@ -307,12 +307,16 @@ let
           # as in nixpkgs: HOME does not exist (the build user has none),
           # PATH has the inputs and stdenv's tools only
           export GOFLAGS="-mod=vendor" HOME=/homeless-shelter PATH="$checkPath"
+          # nixpkgs stops at the first failing package; this tests them all
+          # (the build fails the same), so that one run names every failure
+          failed=""
           for d in $dirs; do
             if ls "$d"/*_test.go >/dev/null 2>&1; then
               echo "testing $d"
-              go test -vet=off "$d"
+              go test -vet=off "$d" || failed="$failed $d"
             fi
           done
+          if [ -n "$failed" ]; then echo "failed:$failed" >&2; exit 1; fi
         fi
         mkdir -p "$out"
         if [ -d "$GOPATH/bin" ]; then cp -r "$GOPATH/bin" "$out/"; fi
