@@ -318,7 +318,7 @@ gotest_expr="(import ./tests { pkgs = import ./tests/nix/stand-in.nix { goModCac
 if nix_build -E "$gotest_expr" --no-out-link >"$tmp/build.log" 2>&1; then
   pass "packages: check distrotest-go-test builds: the Go unit tests pass as the Nix build user ($(since "$t0"))"
 else
-  fail "packages: check distrotest-go-test ($(since "$t0")): $(grep -E -- '--- FAIL|^FAIL|panic:' "$tmp/build.log" | head -8 | tr '\n' ' ') $(tail -3 "$tmp/build.log" | tr '\n' ' ')"
+  fail "packages: check distrotest-go-test ($(since "$t0")): $(grep -E -- '^failed:|--- FAIL|panic:' "$tmp/build.log" | head -12 | tr '\n' ' ')"
 fi
 
 # --- 8 e2e ------------------------------------------------------------------
