@@ -27,7 +27,8 @@
               stdenv
               buildGoModule
               installShellFiles
-              qemu
+              makeWrapper
+              qemu_test
               python3
               ;
           };

@@ -4,8 +4,12 @@
 #   → { <distro> = { images; "<version>" = args: { sandboxed; driver; driverInteractive; image; }; };
 #       makeTest = { name; nodes; testScript; ... }: { sandboxed; driver; driverInteractive; }; }
 #
-# This file only wires the pieces together; see make-test.nix (tests),
-# images.nix (images), package.nix (the Go binaries).
+# This file only wires the pieces together: package.nix (the Go binaries),
+# images.nix (base and prepared images), releases.nix (which releases are
+# offered, version spellings), nodes.nix (a machine's arguments → driver.json),
+# outputs.nix (driver.json → sandboxed, driver, driverInteractive),
+# make-test.nix (makeTest and the per-release function), distros.nix
+# (lib.<system>.<distro>).
 {
   pkgs,
   # the generated distro data; tests pass their own
@@ -21,7 +25,8 @@ let
       stdenv
       buildGoModule
       installShellFiles
-      qemu
+      makeWrapper
+      qemu_test
       python3
       ;
   };
@@ -36,19 +41,40 @@ let
     inherit system gen;
   };
 
-  tests = import ./make-test.nix {
+  lookup = import ./releases.nix {
+    inherit lib releases gen system;
+  };
+
+  nodes = import ./nodes.nix {
+    inherit lib lookup releases;
+  };
+
+  outputs = import ./outputs.nix {
     inherit (pkgs)
       lib
       runCommand
       writeText
       writeShellApplication
       qemu_test
-      qemu
       python3
       tesseract
       ;
     inherit (packages) distrotest;
-    inherit releases system;
+  };
+
+  tests = import ./make-test.nix {
+    inherit
+      lib
+      nodes
+      outputs
+      lookup
+      releases
+      ;
+  };
+
+  distros = import ./distros.nix {
+    inherit (tests) single;
+    inherit lookup releases gen;
   };
 in
-tests.distros // { inherit (tests) makeTest; }
+distros // { inherit (tests) makeTest; }

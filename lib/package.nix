@@ -1,12 +1,18 @@
 # The Go binaries: distrotest (the runner) and distrotest-gen (build time),
 # each built from only the sources it needs, so that a runner change does not
 # rebuild distrotest-gen and with it every prepared image.
+#
+# distrotest is wrapped with what it executes (qemu-system-* and qemu-img
+# from qemu_test, python3 for the test script, distrotest-gen for
+# `run --image DISTRO/RELEASE`), so `nix run .#distrotest` works on a host
+# without any of them.
 {
   lib,
   stdenv,
   buildGoModule,
   installShellFiles,
-  qemu,
+  makeWrapper,
+  qemu_test,
   python3,
 }:
 let
@@ -89,6 +95,8 @@ let
       pname,
       excluded,
       description,
+      # programs the binary executes, put on its PATH by a wrapper
+      runtimePrograms ? [ ],
     }:
     buildGoModule (
       common
@@ -98,31 +106,42 @@ let
         subPackages = [ "cmd/${pname}" ];
         # The Go tests run once, in checks.<system>.distrotest-go-test.
         doCheck = false;
-        nativeBuildInputs = [ installShellFiles ];
-        postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
-          installShellCompletion --cmd ${pname} \
-            --bash <("$out/bin/${pname}" completion bash) \
-            --fish <("$out/bin/${pname}" completion fish) \
-            --zsh <("$out/bin/${pname}" completion zsh)
-        '';
+        nativeBuildInputs = [ installShellFiles ] ++ lib.optional (runtimePrograms != [ ]) makeWrapper;
+        postInstall =
+          lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+            installShellCompletion --cmd ${pname} \
+              --bash <("$out/bin/${pname}" completion bash) \
+              --fish <("$out/bin/${pname}" completion fish) \
+              --zsh <("$out/bin/${pname}" completion zsh)
+          ''
+          + lib.optionalString (runtimePrograms != [ ]) ''
+            wrapProgram "$out/bin/${pname}" --prefix PATH : ${lib.makeBinPath runtimePrograms}
+          '';
         meta = {
           inherit description;
           mainProgram = pname;
         };
       }
     );
-in
-{
-  distrotest = binary {
-    pname = "distrotest";
-    excluded = [ ];
-    description = "Runs NixOS-style VM test scripts on Debian, Ubuntu, Fedora and Rocky images";
-  };
 
   distrotest-gen = binary {
     pname = "distrotest-gen";
     excluded = runnerOnly;
     description = "distrotest's build-time tool: distro data to Nix, image build, inspect and patch";
+  };
+in
+{
+  inherit distrotest-gen;
+
+  distrotest = binary {
+    pname = "distrotest";
+    excluded = [ ];
+    description = "Runs NixOS-style VM test scripts on Debian, Ubuntu, Fedora and Rocky images";
+    runtimePrograms = [
+      qemu_test
+      python3
+      distrotest-gen
+    ];
   };
 
   # `go test ./...` over the whole repository (VM tests skip: they need
@@ -141,13 +160,14 @@ in
             ../lib
             ../flake.nix
             ../flake.lock
+            (fs.maybeMissing ../lib.nix)
             (fs.maybeMissing ../tests/default.nix)
             (fs.maybeMissing ../tests/nix)
           ]
         );
       };
       nativeCheckInputs = [
-        qemu
+        qemu_test
         python3
       ];
       doCheck = true;

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRunFlags(t *testing.T) {
@@ -36,6 +38,25 @@ func TestRunFlags(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestQEMUOpts(t *testing.T) {
+	tests := []struct {
+		env  string
+		want []string
+	}{
+		{"", nil},
+		{"  ", nil},
+		{"-smbios type=1,serial=abc", []string{"-smbios", "type=1,serial=abc"}},
+		{" -m 2048\t-cpu\nmax ", []string{"-m", "2048", "-cpu", "max"}},
+		// as an unquoted shell expansion: quotes stay
+		{`-name "a b"`, []string{"-name", `"a`, `b"`}},
+	}
+	for _, tt := range tests {
+		if d := cmp.Diff(tt.want, qemuOpts(tt.env)); d != "" {
+			t.Errorf("qemuOpts(%q) (-want +got):\n%s", tt.env, d)
+		}
 	}
 }
 

@@ -29,6 +29,7 @@ type runFlags struct {
 	junit       string
 	interactive bool
 	keepState   bool
+	internet    bool
 	accel       string
 	timeout     secondsOrDuration
 
@@ -55,7 +56,13 @@ Nix build) receives <machine>/console.log, screenshots, files copied from the
 machines and, with --junit, the JUnit report. The exit status is 0 only when
 the script passed. Nothing is left behind: machines, sockets, disk overlays
 and temporary directories are removed on every exit, also on Ctrl-C, SIGTERM
-or the global timeout (--keep-vm-state keeps the disks, for the next run).`,
+or the global timeout (--keep-vm-state keeps the disks, for the next run).
+
+Guests reach only the test's VLANs unless --internet gives them a default
+route through QEMU's user-mode NAT (the Nix driver scripts pass it; add
+--internet=false for VLAN-only isolation). $QEMU_OPTS, split at white space
+as a shell would split $QEMU_OPTS, is appended to every machine's QEMU
+command line.`,
 		Example: `  distrotest run --config result/driver.json --junit junit.xml
   distrotest run --image debian/13 examples/hello.py
   distrotest run --image ./prepared --share data=./data:/mnt/data --memory 2048 test.py
@@ -95,6 +102,7 @@ or the global timeout (--keep-vm-state keeps the disks, for the next run).`,
 	fl.Var(noFlag{&f.interactive}, "no-interactive", "run the script (the default; undoes an earlier --interactive)")
 	fl.Lookup("no-interactive").NoOptDefVal = "true"
 	fl.BoolVarP(&f.keepState, "keep-vm-state", "K", false, "keep the machines' disks (in the cache) and reuse them next run (alias --keep-machine-state)")
+	fl.BoolVar(&f.internet, "internet", false, "give the guests a default route through QEMU's user-mode NAT (otherwise only the test's VLANs are reachable)")
 	fl.StringVar(&f.accel, "accel", "", "accelerator: auto (KVM only when it really boots a kernel), kvm or tcg (default: the config's, else auto)")
 	fl.Var(&f.timeout, "global-timeout", "end the run after this long (e.g. 30m, or seconds; default: the config's, else 1h)")
 	fl.StringVar(&f.image, "image", "", "ad hoc: prepared image directory, or DISTRO/RELEASE (e.g. debian/13)")
@@ -182,6 +190,8 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 		JUnit:         f.junit,
 		Interactive:   f.interactive,
 		KeepState:     f.keepState,
+		Internet:      f.internet,
+		ExtraQEMUArgs: qemuOpts(os.Getenv(qemu.EnvOpts)),
 		Accel:         accel,
 		Python:        os.Getenv(pybridge.EnvPython),
 		GlobalTimeout: time.Duration(f.timeout),
@@ -226,6 +236,16 @@ func (n noFlag) Set(s string) error {
 
 func (n noFlag) Type() string     { return "bool" }
 func (n noFlag) IsBoolFlag() bool { return true }
+
+// qemuOpts splits $QEMU_OPTS into QEMU arguments as nix-vm-test's and
+// nixpkgs' VM scripts do (an unquoted $QEMU_OPTS: split at white space, no
+// quote removal).
+func qemuOpts(env string) []string {
+	if strings.TrimSpace(env) == "" {
+		return nil
+	}
+	return strings.Fields(env)
+}
 
 // secondsOrDuration is a flag taking a Go duration ("90m") or, as nixpkgs'
 // driver, a number of seconds ("3600").

@@ -12,6 +12,8 @@
   # changes the test derivations (not the images) so that every run of
   # scripts/check-nix.sh boots the VMs again instead of reusing the result
   nonce ? "",
+  # the virtual size of `image` in bytes (qemu-img info), to check diskSize
+  imageBytes,
 }:
 let
   gen = import ../../gen;
@@ -39,20 +41,32 @@ distrotest.debian."13" {
     target = "/mnt/data";
   };
   extraPathsToRegister = [ marker ];
-  diskSize = "4G";
+  # relative, as nix-vm-test's tests write it: the image's size + 2 GiB
+  diskSize = "+2G";
   memorySize = 768;
   testScript = ''
     # run ${nonce}
+    import os
     start_all()
     t.assertEqual(vm.succeed("cat /mnt/data/hello.txt").strip(), "hello from the host")
     t.assertEqual(vm.succeed("cat ${marker}"), "visible in the guest store")
     vm.succeed("mountpoint -q /nix/store")
     vm.succeed("hostname | grep -qx vm")
-    t.assertEqual(vm.succeed("lsblk -bdno SIZE /dev/vda").strip(), str(4 * 1024**3))
+    t.assertEqual(vm.succeed("lsblk -bdno SIZE /dev/vda").strip(), str(${toString imageBytes} + 2 * 1024**3))
     t.assertIn("MemTotal", vm.succeed("grep MemTotal /proc/meminfo"))
     status, out = vm.execute("echo out; exit 5")
     t.assertEqual((status, out), (5, "out\n"))
-  '';
+    # Set by scripts/check-nix.sh for the `driver` run on the host, where
+    # QEMU_OPTS (an SMBIOS serial number) must reach QEMU and the guest
+    # must have a default route; the sandboxed run has neither.
+    serial = os.environ.get("DISTROTEST_E2E_SERIAL")
+    routes = vm.succeed("ip route show default")
+    if serial:
+        t.assertEqual(vm.succeed("cat /sys/class/dmi/id/product_serial").strip(), serial)
+        t.assertIn("via 10.0.2.2", routes)
+    else:
+        t.assertEqual(routes.strip(), "", "a sandboxed guest has no default route")
+  '' + builtins.readFile ./root-grown.py;
 }
 // {
   inherit pkgs distrotest;

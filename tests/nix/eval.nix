@@ -99,6 +99,12 @@ let
     in
     final.testers;
 
+  inherit (pkgs) lib;
+  libNix = import (repo + "/lib.nix") {
+    nixpkgs = ./fake-nixpkgs;
+    system = "aarch64-linux";
+  };
+
   bad = args: (d.debian."13" args).sandboxed.drvPath;
   badNode = node: (d.makeTest {
     name = "t";
@@ -141,13 +147,23 @@ in
       "24_04"
       "images"
     ] (names d.ubuntu);
-    distro-attrs = expectEq "lib.<system>.debian attributes" [
+    distro-attrs = expectEq "lib.<system>.debian attributes: every described release (11 unsupported, 12 without an x86 image)" [
+      "11"
+      "12"
       "13"
       "images"
     ] (names d.debian);
-    ubuntu-arm-empty = expectEq "ubuntu on aarch64-linux has no images" [ "images" ] (
-      names dArm.ubuntu
-    );
+    ubuntu-arm-empty = expectEq "ubuntu on aarch64-linux offers no images" { } dArm.ubuntu.images;
+    version-both-spellings = expectEq "ubuntu.\"24.04\" and ubuntu.\"24_04\" make the same test" (d.ubuntu."24.04" { testScript = ""; }).sandboxed.drvPath (d.ubuntu."24_04" { testScript = ""; }).sandboxed.drvPath;
+    version-both-spellings-maketest =
+      let
+        with' = version: (d.makeTest {
+          name = "v";
+          nodes.a = { distro = "ubuntu"; inherit version; };
+          testScript = "";
+        }).sandboxed.drvPath;
+      in
+      expectEq "makeTest nodes: \"24_04\" is \"24.04\"" (with' "24.04") (with' "24_04");
     image-is-prepared = expectEq "image" "distrotest-debian-13-prepared" t.image.name;
     base-image-name = expectEq "base image name" "distrotest-image-debian-13-x86_64-linux.qcow2" (
       builtins.substring 33 (-1) (baseNameOf (toString d.debian.images."13"))
@@ -183,6 +199,7 @@ in
       memory_size = 2048;
       cpus = 4;
       disk_size = 10240;
+      disk_grow = null;
       vlans = [ 1 ];
       shared_dirs = {
         drv = {
@@ -211,6 +228,34 @@ in
           }).sandboxed.config.machines
         ).disk_size
       ) [ "8G" "512M" "1048576K" "1048576" 300 ]
+    );
+    disk-size-relative = expectEq "relative diskSize (nix-vm-test's \"+2G\") → disk_grow" [
+      {
+        disk_size = null;
+        disk_grow = 2048;
+      }
+      {
+        disk_size = null;
+        disk_grow = 2;
+      }
+      {
+        disk_size = null;
+        disk_grow = null;
+      }
+    ] (
+      map (
+        size:
+        let
+          m = builtins.head
+            (d.debian."13" {
+              testScript = "";
+              diskSize = size;
+            }).sandboxed.config.machines;
+        in
+        {
+          inherit (m) disk_size disk_grow;
+        }
+      ) [ "+2G" "+2M" null ]
     );
     null-defaults =
       expectEq "memorySize/cpus = null mean the defaults (nix-vm-test)"
@@ -275,15 +320,97 @@ in
     ocr-off = expectEq "no tesseract by default" false (
       builtins.any (p: p.name == "stand-in-tesseract") t.sandboxed.nativeBuildInputs
     );
-    ocr-on = expectEq "tesseract with enableOCR" true (
-      builtins.any (p: p.name == "stand-in-tesseract")
-        (d.makeTest {
-          name = "x";
-          nodes.a = node;
-          testScript = "";
-          enableOCR = true;
-        }).sandboxed.nativeBuildInputs
+    ocr-on = expectEq "tesseract with enableOCR, English only" [ { enableLanguages = [ "eng" ]; } ] (
+      map (p: p.overriddenWith or "not overridden") (
+        builtins.filter (p: p.name == "stand-in-tesseract")
+          (d.makeTest {
+            name = "x";
+            nodes.a = node;
+            testScript = "";
+            enableOCR = true;
+          }).sandboxed.nativeBuildInputs
+      )
     );
+    targets =
+      let
+        want = map (o: t.${o}.drvPath) targetNames;
+        targetNames = [
+          "driver"
+          "driverInteractive"
+          "sandboxed"
+        ];
+      in
+      expectEq "passthru.targets of sandboxed, driver and driverInteractive (nix-vm-test)"
+        [ want want want ]
+        (map (o: map (n: t.${o}.targets.${n}.drvPath) targetNames) targetNames);
+    targets-maketest = expectEq "makeTest outputs have passthru.targets" multi.sandboxed.drvPath multi.driverInteractive.targets.sandboxed.drvPath;
+    meta-timeout = expectEq "meta.timeout of sandboxed = globalTimeout (NixOS tests)" [ 3600 60 ] [
+      t.sandboxed.meta.timeout
+      (d.makeTest {
+        name = "x";
+        nodes.a = node;
+        testScript = "";
+        globalTimeout = 60;
+      }).sandboxed.meta.timeout
+    ];
+    driver-internet = expectEq "driver scripts pass --internet, sandboxed does not" [ true true false ] [
+      (lib.hasInfix " --internet " t.driver.script)
+      (lib.hasInfix " --internet --interactive " t.driverInteractive.script)
+      (lib.hasInfix "--internet" t.sandboxed.buildCommand)
+    ];
+    qemu-headless =
+      let
+        onPath = script: lib.hasInfix "-stand-in-qemu-test/bin" script && !lib.hasInfix "-stand-in-qemu/bin" script;
+      in
+      expectEq "every output uses qemu_test (no GUI QEMU)" [ true true true ] [
+        (builtins.all (p: p.name != "stand-in-qemu") t.sandboxed.nativeBuildInputs
+          && builtins.any (p: p.name == "stand-in-qemu-test") t.sandboxed.nativeBuildInputs)
+        (onPath t.driver.script)
+        (onPath t.driverInteractive.script)
+      ];
+    lib-nix = expectEq "lib.nix { nixpkgs; system; } is lib.<system> (nix-vm-test's non-flake entry)" [
+      (names outputs.lib.aarch64-linux)
+      (toString outputs.lib.aarch64-linux.debian.images."13")
+      (outputs.lib.aarch64-linux.debian."13" { testScript = ""; }).sandboxed.drvPath
+    ] [
+      (names libNix)
+      (toString libNix.debian.images."13")
+      (libNix.debian."13" { testScript = ""; }).sandboxed.drvPath
+    ];
+    flake-every-output =
+      let
+        perSystem =
+          system:
+          let
+            l = outputs.lib.${system};
+            distros = builtins.filter (n: n != "makeTest") (names l);
+            tests = builtins.concatMap (
+              distro: map (v: l.${distro}.${v} { testScript = ""; }) (names l.${distro}.images)
+            ) distros;
+          in
+          builtins.concatMap (x: [
+            x.sandboxed.drvPath
+            x.driver.drvPath
+            x.driverInteractive.drvPath
+            x.image.drvPath
+          ]) tests
+          ++ map (n: outputs.packages.${system}.${n}.drvPath) (names outputs.packages.${system});
+        drvs = builtins.concatMap perSystem (names outputs.lib);
+      in
+      if builtins.all builtins.isString drvs && builtins.length drvs > 20 then
+        true
+      else
+        "not every output instantiates: ${toString (builtins.length drvs)} derivations";
+    package-wrapped =
+      let
+        p = outputs.packages.x86_64-linux;
+      in
+      expectEq "distrotest is wrapped with qemu_test, python3 and distrotest-gen on PATH" [ true true true true ] [
+        (builtins.any (x: x.name == "stand-in-make-wrapper") p.distrotest.nativeBuildInputs)
+        (lib.hasInfix "${fakeNixpkgs.legacyPackages.x86_64-linux.qemu_test}/bin" p.distrotest.postInstall)
+        (lib.hasInfix "${fakeNixpkgs.legacyPackages.x86_64-linux.python3}/bin" p.distrotest.postInstall)
+        (lib.hasInfix "${p.distrotest-gen}/bin" p.distrotest.postInstall)
+      ];
     passthru = expectEq "sandboxed passthru drivers" "distrotest-debian-13-vm-test-driver" t.sandboxed.driver.name;
 
     flake-systems = expectEq "flake lib systems" [
@@ -375,11 +502,23 @@ in
         cpus = 0;
       };
     };
-    diskSize-relative = {
-      expect = "diskSize \"+2G\": relative sizes are not supported yet (the runner grows the disk to a total size); give the total, e.g. \"8G\"";
+    not-offered-unsupported = {
+      expect = "distrotest debian.\"11\": debian \"11\" is not offered on x86_64-linux: it is described in distros/debian.hcl but marked unsupported: distrotest cannot prepare its image yet; debian releases offered on x86_64-linux: `13`";
+      value = (d.debian."11" { testScript = ""; }).sandboxed.drvPath;
+    };
+    not-offered-system = {
+      expect = "distrotest debian.\"12\": debian \"12\" is not offered on x86_64-linux: it has no image for x86_64-linux (images for: `aarch64-linux`); debian releases offered on x86_64-linux: `13`";
+      value = (d.debian."12" { testScript = ""; }).sandboxed.drvPath;
+    };
+    not-offered-none = {
+      expect = "distrotest ubuntu.\"24.04\": ubuntu \"24.04\" is not offered on aarch64-linux: it has no image for aarch64-linux (images for: `x86_64-linux`); ubuntu releases offered on aarch64-linux: none";
+      value = (dArm.ubuntu."24_04" { testScript = ""; }).sandboxed.drvPath;
+    };
+    diskSize-relative-fraction = {
+      expect = "diskSize \"+1536K\" is not a whole number of MiB";
       value = bad {
         testScript = "";
-        diskSize = "+2G";
+        diskSize = "+1536K";
       };
     };
     diskSize-fraction = {
@@ -390,7 +529,7 @@ in
       };
     };
     diskSize = {
-      expect = "diskSize must be null, a size such as \"8G\" or \"512M\", or MiB as an integer, got the string \"big\"";
+      expect = "diskSize must be null, a size such as \"8G\", \"512M\" or \"+2G\" (added to the image's size), or MiB as an integer, got the string \"big\"";
       value = bad {
         testScript = "";
         diskSize = "big";
@@ -555,12 +694,16 @@ in
       value = badNode { distro = "debian"; };
     };
     node-distro = {
-      expect = "nodes.server.distro: unknown distro \"arch\"; available on x86_64-linux: `debian`, `ubuntu`";
+      expect = "nodes.server.distro: unknown distro \"arch\"; distros offered on x86_64-linux: `debian`, `ubuntu`";
       value = badNode (node // { distro = "arch"; });
     };
     node-version = {
-      expect = "nodes.server.version: debian has no supported release \"11\" with an image for x86_64-linux; available: `13`";
-      value = badNode (node // { version = "11"; });
+      expect = "nodes.server.version: debian has no release \"10\"; debian releases offered on x86_64-linux: `13`";
+      value = badNode (node // { version = "10"; });
+    };
+    node-not-offered = {
+      expect = "nodes.server.version: debian \"12\" is not offered on x86_64-linux: it has no image for x86_64-linux";
+      value = badNode (node // { version = "12"; });
     };
     node-version-type = {
       expect = "nodes.server.version must be a string such as \"13\", got the integer 13";

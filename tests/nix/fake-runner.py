@@ -11,8 +11,8 @@ import shutil
 import sys
 
 TOP = {"version", "name", "test_script", "global_timeout", "accel", "vlans", "machines"}
-MACHINE = {"name", "image", "memory_size", "cpus", "disk_size", "vlans", "shared_dirs",
-           "nix_store", "extra_paths_to_register"}
+MACHINE = {"name", "image", "memory_size", "cpus", "disk_size", "disk_grow", "vlans",
+           "shared_dirs", "nix_store", "extra_paths_to_register"}
 
 p = argparse.ArgumentParser(prog="distrotest run (fake)")
 p.add_argument("run")
@@ -20,6 +20,7 @@ p.add_argument("--config", required=True)
 p.add_argument("--out-dir")
 p.add_argument("--junit")
 p.add_argument("--interactive", action="store_true")
+p.add_argument("--internet", action="store_true")
 args = p.parse_args()
 
 problems = []
@@ -63,7 +64,8 @@ if args.interactive:
         print(f">>> {line}", flush=True)
 
 report = {"name": cfg["name"], "accel": cfg["accel"], "problems": problems,
-          "tools": tools, "interactive_lines": lines, "cwd": os.getcwd()}
+          "tools": tools, "interactive_lines": lines, "cwd": os.getcwd(),
+          "internet": args.internet}
 if args.out_dir:
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "report.json"), "w") as f:

@@ -1,4 +1,4 @@
-# The sandbox plumbing of lib/make-test.nix without the Go binaries: a fake
+# The sandbox plumbing of lib/outputs.nix without the Go binaries: a fake
 # `distrotest` reads driver.json the way the runner does and checks that
 # everything it names is reachable where it runs (inside the Nix sandbox for
 # `sandboxed`, on the host for `driver`/`driverInteractive`), then writes a
@@ -33,19 +33,31 @@ let
     inherit prepared;
   };
 
-  tests = import ../../lib/make-test.nix {
+  # lib/default.nix's wiring, with the fake runner and prepared image
+  inherit (pkgs) lib;
+  gen = import ./gen-fixture.nix;
+  lookup = import ../../lib/releases.nix { inherit lib releases gen system; };
+  nodes = import ../../lib/nodes.nix { inherit lib lookup releases; };
+  outputs = import ../../lib/outputs.nix {
     inherit (pkgs)
       lib
       runCommand
       writeText
       writeShellApplication
       qemu_test
-      qemu
       python3
       tesseract
       ;
     distrotest = fakeRunner;
-    inherit releases system;
+  };
+  tests = import ../../lib/make-test.nix {
+    inherit
+      lib
+      nodes
+      outputs
+      lookup
+      releases
+      ;
   };
 
   share = pkgs.runCommand "distrotest-plumbing-share" { } ''

@@ -153,6 +153,18 @@ in
   optionalString = cond: s: if cond then s else "";
   concatLists = builtins.concatLists;
 
+  # real lib: makeSearchPath "bin" (a list of packages → "p1/bin:p2/bin")
+  makeBinPath = pkgs: builtins.concatStringsSep ":" (map (p: "${p}/bin") pkgs);
+
+  hasInfix =
+    infix: s:
+    let
+      n = builtins.stringLength infix;
+      l = builtins.stringLength s;
+      at = i: i + n <= l && (builtins.substring i n s == infix || at (i + 1));
+    in
+    at 0;
+
   escapeShellArg =
     arg:
     let

@@ -175,6 +175,46 @@ let
     EOF
   '';
 
+  # makeWrapper's wrapProgram, for `wrapProgram PROG --prefix PATH : DIRS`
+  makeWrapper = runCommand "stand-in-make-wrapper" { } ''
+    mkdir -p "$out/nix-support"
+    cat > "$out/nix-support/setup-hook" <<'EOF'
+    wrapProgram() {
+      local prog=$1 dir base
+      shift
+      if [ $# -ne 4 ] || [ "$1" != --prefix ] || [ "$2" != PATH ] || [ "$3" != : ]; then
+        echo "wrapProgram (stand-in): only --prefix PATH : DIRS is supported, got $*" >&2
+        return 1
+      fi
+      dir=$(dirname "$prog") base=$(basename "$prog")
+      mv "$prog" "$dir/.$base-wrapped"
+      printf '#!/bin/bash\nexport PATH=%q''${PATH:+:}"$PATH"\nexec -a "$0" %q "$@"\n' "$4" "$dir/.$base-wrapped" > "$prog"
+      chmod +x "$prog"
+    }
+    EOF
+  '';
+
+  # What nixpkgs' stdenv puts on a build's PATH (coreutils, findutils,
+  # diffutils, sed, grep, gawk, tar, gzip, bzip2, xz, make, patch, bash,
+  # file), from the host. The Go tests run with only these and the
+  # derivation's inputs on PATH, as in a real sandbox: host tools such as
+  # nix-instantiate, mkfs.ext4 or sgdisk are not there, so tests needing
+  # them skip as they would under real nixpkgs.
+  stdenvTools = hostPackage "stdenv-tools" [
+    "bash" "sh" "find" "xargs" "diff" "cmp" "sed" "grep" "egrep" "fgrep" "awk" "gawk"
+    "tar" "gzip" "gunzip" "zcat" "bzip2" "xz" "make" "patch" "file"
+    "arch" "b2sum" "base32" "base64" "basename" "basenc" "cat" "chcon" "chgrp" "chmod"
+    "chown" "chroot" "cksum" "comm" "cp" "csplit" "cut" "date" "dd" "df" "dir" "dircolors"
+    "dirname" "du" "echo" "env" "expand" "expr" "factor" "false" "fmt" "fold" "groups" "head"
+    "hostid" "id" "install" "join" "link" "ln" "logname" "ls" "md5sum" "mkdir" "mkfifo"
+    "mknod" "mktemp" "mv" "nice" "nl" "nohup" "nproc" "numfmt" "od" "paste" "pathchk"
+    "pinky" "pr" "printenv" "printf" "ptx" "pwd" "readlink" "realpath" "rm" "rmdir" "runcon"
+    "seq" "sha1sum" "sha224sum" "sha256sum" "sha384sum" "sha512sum" "shred" "shuf" "sleep"
+    "sort" "split" "stat" "stdbuf" "stty" "sum" "sync" "tac" "tail" "tee" "test" "timeout"
+    "touch" "tr" "true" "truncate" "tsort" "tty" "uname" "unexpand" "uniq" "unlink" "users"
+    "vdir" "wc" "who" "whoami" "yes"
+  ];
+
   # buildGoModule: a fixed-output goModules derivation (`go mod vendor`,
   # NAR-hashed against vendorHash, overridable with overrideModAttrs), then
   # `go install` of subPackages with -mod=vendor -trimpath, optional
@@ -234,6 +274,7 @@ let
       nativeBuildInputs = [ go ] ++ nativeBuildInputs ++ (if doCheck then nativeCheckInputs else [ ]);
       inherit goModules;
       ldflags = toString (ldflags ++ [ "-buildid=" ]);
+      checkPath = makeBinPath ([ go ] ++ nativeBuildInputs ++ nativeCheckInputs ++ [ stdenvTools ]);
       GOFLAGS = "-mod=vendor -trimpath";
       GOPROXY = "off";
       GOSUMDB = "off";
@@ -263,13 +304,19 @@ let
           fi
         done
         if [ -n "$doCheck" ]; then
-          export GOFLAGS="-mod=vendor"
+          # as in nixpkgs: HOME does not exist (the build user has none),
+          # PATH has the inputs and stdenv's tools only
+          export GOFLAGS="-mod=vendor" HOME=/homeless-shelter PATH="$checkPath"
+          # nixpkgs stops at the first failing package; this tests them all
+          # (the build fails the same), so that one run names every failure
+          failed=""
           for d in $dirs; do
             if ls "$d"/*_test.go >/dev/null 2>&1; then
               echo "testing $d"
-              go test -vet=off "$d"
+              go test -vet=off "$d" || failed="$failed $d"
             fi
           done
+          if [ -n "$failed" ]; then echo "failed:$failed" >&2; exit 1; fi
         fi
         mkdir -p "$out"
         if [ -d "$GOPATH/bin" ]; then cp -r "$GOPATH/bin" "$out/"; fi
@@ -305,6 +352,7 @@ in
     writeShellApplication
     buildGoModule
     installShellFiles
+    makeWrapper
     fetchurl
     ;
   stdenv = {
@@ -319,5 +367,8 @@ in
   qemu = hostPackage "qemu" qemuPrograms;
   qemu_test = hostPackage "qemu-test" qemuPrograms;
   python3 = hostPackage "python3" [ "python3" ];
-  tesseract = hostPackage "tesseract" [ "tesseract" ];
+  # .override records its arguments (lib/outputs.nix asks for English only)
+  tesseract = hostPackage "tesseract" [ "tesseract" ] // {
+    override = args: hostPackage "tesseract" [ "tesseract" ] // { overriddenWith = args; };
+  };
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/distrotest/distrotest/cmd/internal/jsonpos"
+	"github.com/distrotest/distrotest/cmd/internal/machine"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
 )
 
@@ -51,9 +52,13 @@ type MachineConfig struct {
 	MemorySize int `json:"memory_size"`
 	// CPUs is the number of virtual CPUs (0: 2).
 	CPUs int `json:"cpus"`
-	// DiskSize grows the machine's disk to this many MiB (null: the
-	// image's size). The guest's file system is not resized.
+	// DiskSize grows the machine's disk to this many MiB in total (null:
+	// the image's size).
 	DiskSize *int `json:"disk_size"`
+	// DiskGrow grows the machine's disk by this many MiB over the image's
+	// size (null: not at all); at most one of DiskSize and DiskGrow. With
+	// either, the guest grows its root partition and file system at boot.
+	DiskGrow *int `json:"disk_grow"`
 	// VLANs the machine has a network card on (addresses
 	// 192.168.<vlan>.<n>, n its number by name from 1).
 	VLANs []int `json:"vlans"`
@@ -182,6 +187,12 @@ func (c *Config) Validate() error {
 		if m.DiskSize != nil && *m.DiskSize <= 0 {
 			add("%s: disk_size %d: want a size in MiB, or null", where, *m.DiskSize)
 		}
+		if m.DiskGrow != nil && *m.DiskGrow <= 0 {
+			add("%s: disk_grow %d: want a size in MiB, or null", where, *m.DiskGrow)
+		}
+		if m.DiskSize != nil && m.DiskGrow != nil {
+			add("%s: disk_size and disk_grow are both set: give a total or an increase, not both", where)
+		}
 		seen := map[int]bool{}
 		for _, v := range m.VLANs {
 			switch {
@@ -293,4 +304,15 @@ func (c *Config) resolve(dir string) {
 			m.SharedDirs[tag] = d
 		}
 	}
+}
+
+// diskSize is the machine's disk size for machine.Config.
+func (m *MachineConfig) diskSize() machine.DiskSize {
+	switch {
+	case m.DiskSize != nil:
+		return machine.DiskSize{MiB: *m.DiskSize}
+	case m.DiskGrow != nil:
+		return machine.DiskSize{MiB: *m.DiskGrow, Grow: true}
+	}
+	return machine.DiskSize{}
 }

@@ -61,6 +61,13 @@ type Options struct {
 	// LogLevel selects which records of the machines and the runner
 	// appear in the log (default info).
 	LogLevel slog.Level
+	// Internet gives every guest a default route through QEMU's user-mode
+	// NAT (the `driver` default, as in nix-vm-test); without it guests
+	// reach only the test's VLANs.
+	Internet bool
+	// ExtraQEMUArgs are appended to every machine's QEMU command line
+	// (the CLI fills them from $QEMU_OPTS).
+	ExtraQEMUArgs []string
 
 	// Host, when set, is used instead of probing QEMU (tests).
 	Host *qemu.Host
@@ -295,10 +302,11 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 			KeepState: opt.KeepState,
 			Logger:    logger.With(report.MachineKey, mc.Name),
 			Console:   rep.SerialWriter(mc.Name),
+			Internet:  opt.Internet,
+			// QEMU_OPTS: after the runner's own arguments, so they win
+			ExtraQEMUArgs: opt.ExtraQEMUArgs,
 		}
-		if mc.DiskSize != nil {
-			mcfg.DiskSizeMiB = *mc.DiskSize
-		}
+		mcfg.DiskSize = mc.diskSize()
 		for _, tag := range sortedKeys(mc.SharedDirs) {
 			d := mc.SharedDirs[tag]
 			mcfg.Shares = append(mcfg.Shares, machine.Share{Tag: tag, Source: d.Source, Target: d.Target})

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,10 +141,12 @@ with subtest("second"):
     t.assertEqual(machine_names, ["client", "server"])
 `,
 		MachineConfig{Name: "server", VLANs: []int{1, 2}, MemorySize: 2048, CPUs: 4, SharedDirs: map[string]SharedDir{"data": {Source: share, Target: "/mnt/data"}}, NixStore: "/nix/store", DiskSize: ptr(4096)},
-		MachineConfig{Name: "client", VLANs: []int{1}},
+		MachineConfig{Name: "client", VLANs: []int{1}, DiskGrow: ptr(2048)},
 	)
 	opt := f.options()
 	opt.JUnit = "junit.xml"
+	opt.Internet = true
+	opt.ExtraQEMUArgs = []string{"-smbios", "type=1,serial=x"}
 	if err := Run(context.Background(), cfg, opt); err != nil {
 		t.Fatalf("Run: %v\n%s", err, f.stderr.String())
 	}
@@ -161,8 +164,16 @@ with subtest("second"):
 	if client.N != 1 || server.N != 2 {
 		t.Errorf("numbers: client %d, server %d; want 1, 2 (by name)", client.N, server.N)
 	}
-	if server.MemoryMiB != 2048 || server.CPUs != 4 || server.DiskSizeMiB != 4096 || client.MemoryMiB != DefaultMemoryMiB || client.CPUs != DefaultCPUs {
-		t.Errorf("sizes: server %d MiB %d CPUs %d MiB disk, client %d MiB %d CPUs", server.MemoryMiB, server.CPUs, server.DiskSizeMiB, client.MemoryMiB, client.CPUs)
+	if server.MemoryMiB != 2048 || server.CPUs != 4 || server.DiskSize != (machine.DiskSize{MiB: 4096}) || client.MemoryMiB != DefaultMemoryMiB || client.CPUs != DefaultCPUs {
+		t.Errorf("sizes: server %d MiB %d CPUs %d MiB disk, client %d MiB %d CPUs", server.MemoryMiB, server.CPUs, server.DiskSize.MiB, client.MemoryMiB, client.CPUs)
+	}
+	if client.DiskSize != (machine.DiskSize{MiB: 2048, Grow: true}) {
+		t.Errorf("client disk %+v, want 2048 MiB more than the image's", client.DiskSize)
+	}
+	for _, c := range f.configs {
+		if !c.Internet || !slices.Equal(c.ExtraQEMUArgs, opt.ExtraQEMUArgs) {
+			t.Errorf("%s: internet %v, extra QEMU args %q; want true, %q", c.Name, c.Internet, c.ExtraQEMUArgs, opt.ExtraQEMUArgs)
+		}
 	}
 	// The test's share, then nixpkgs' /tmp/shared (one host directory for
 	// all) and /tmp/xchg (one per machine).

@@ -1,6 +1,7 @@
 // Package guest holds the files distrotest puts into a guest image, once, as
 // the single source of truth: the backdoor unit and script, the per-boot setup
-// unit and script, the network file for QEMU's user-mode NIC, the units masked
+// unit and script, the unit and script that grow the root file system when the
+// disk is larger than the image's, the network file for QEMU's user-mode NIC, the units masked
 // for speed, and the kernel command-line parameters that give one prepared
 // image its per-machine identity.
 //
@@ -123,12 +124,15 @@ func NewPlan() Plan {
 		Files: []File{
 			{Path: unitDir + "/distrotest-backdoor.service", Mode: 0o644, Data: asset("distrotest-backdoor.service")},
 			{Path: unitDir + "/distrotest-setup.service", Mode: 0o644, Data: asset("distrotest-setup.service")},
+			{Path: unitDir + "/distrotest-growfs.service", Mode: 0o644, Data: asset("distrotest-growfs.service")},
 			{Path: scriptDir + "/backdoor", Mode: 0o755, Data: asset("backdoor")},
 			{Path: scriptDir + "/setup", Mode: 0o755, Data: asset("setup")},
+			{Path: scriptDir + "/growfs", Mode: 0o755, Data: asset("growfs")},
 		},
 		Symlinks: []Symlink{
 			{Path: wants + "/distrotest-backdoor.service", Target: unitDir + "/distrotest-backdoor.service"},
 			{Path: wants + "/distrotest-setup.service", Target: unitDir + "/distrotest-setup.service"},
+			{Path: wants + "/distrotest-growfs.service", Target: unitDir + "/distrotest-growfs.service"},
 		},
 	}
 	for _, u := range Masked {
@@ -176,6 +180,12 @@ type Identity struct {
 	N        int   // the node number (1-based), for VLAN addresses
 	VLANs    []int // the VLANs this machine has a NIC on
 	Hosts    []Host
+	// Internet gives the guest a default route through QEMU's user-mode
+	// NIC (otherwise only the test's VLANs are reachable).
+	Internet bool
+	// GrowFS grows the root partition and file system to the end of the
+	// disk at boot (the disk is larger than the image's).
+	GrowFS bool
 }
 
 // maxCmdline is the x86 kernel command line limit (COMMAND_LINE_SIZE).
@@ -267,6 +277,12 @@ func KernelParams(id Identity) ([]string, error) {
 			return nil, err
 		}
 		out = append(out, fmt.Sprintf("distrotest.net=%d:%d", v, id.N))
+	}
+	if id.Internet {
+		out = append(out, "distrotest.internet=1")
+	}
+	if id.GrowFS {
+		out = append(out, "distrotest.growfs=1")
 	}
 	if len(id.Hosts) > 0 {
 		var entries []string

@@ -66,6 +66,8 @@ func TestKernelParams(t *testing.T) {
 			want: []string{"distrotest.hostname=machine", "distrotest.store=1", "distrotest.share=data:/mnt/data"}},
 		{name: "vlans and hosts", id: Identity{Hostname: "b", N: 2, VLANs: []int{2, 1}, Hosts: []Host{{Name: "a", N: 1, VLANs: []int{1}}, {Name: "b", N: 2, VLANs: []int{1, 2}}}},
 			want: []string{"distrotest.hostname=b", "distrotest.net=1:2", "distrotest.net=2:2", "distrotest.hosts=a:1:1,b:2:1.2"}},
+		{name: "internet and growfs", id: Identity{Hostname: "vm", Internet: true, GrowFS: true},
+			want: []string{"distrotest.hostname=vm", "distrotest.internet=1", "distrotest.growfs=1"}},
 		{name: "bad host name", id: Identity{Hostname: "a b"}, wantErr: `host name "a b"`},
 		{name: "host names derived as nixpkgs", id: Identity{Hostname: "one_two", N: 1, VLANs: []int{1}, Hosts: []Host{{Name: "one_two", N: 1, VLANs: []int{1}}, {Name: "web-1_", N: 2, VLANs: []int{1}}}},
 			want: []string{"distrotest.hostname=onetwo", "distrotest.net=1:1", "distrotest.hosts=onetwo:1:1,web-1:2:1"}},

@@ -89,9 +89,11 @@ func supported() string {
 
 // basePackages are installed on top of mmdebstrap's minbase variant (which
 // brings dpkg, apt and the Essential set), without recommends.
-// systemd provides systemd-networkd in bookworm and trixie.
+// systemd provides systemd-networkd in bookworm and trixie. fdisk (sfdisk)
+// is in Debian's cloud images too (priority important): the guest grows its
+// root partition with it when a test asks for a larger disk.
 var basePackages = []string{
-	"bash", "coreutils", "dbus", "e2fsprogs", "initramfs-tools",
+	"bash", "coreutils", "dbus", "e2fsprogs", "fdisk", "initramfs-tools",
 	"iproute2", "iputils-ping", "kmod", "netcat-openbsd", "procps",
 	"systemd", "systemd-sysv", "udev", "util-linux",
 }

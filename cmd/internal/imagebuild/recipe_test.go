@@ -177,7 +177,7 @@ func TestMmdebstrapArgs(t *testing.T) {
 	got := mmdebstrapArgs(r, "/tmp/x/rootfs")
 	want := []string{
 		"--mode=root", "--variant=minbase", "--arch=amd64",
-		"--include=bash,coreutils,dbus,e2fsprogs,initramfs-tools,iproute2,iputils-ping,kmod,linux-image-amd64,netcat-openbsd,procps,systemd,systemd-sysv,udev,util-linux",
+		"--include=bash,coreutils,dbus,e2fsprogs,fdisk,initramfs-tools,iproute2,iputils-ping,kmod,linux-image-amd64,netcat-openbsd,procps,systemd,systemd-sysv,udev,util-linux",
 		`--aptopt=Acquire::Languages "none"`,
 		"--dpkgopt=path-exclude=/usr/share/man/*",
 		"--dpkgopt=path-exclude=/usr/share/doc/*",

@@ -58,9 +58,13 @@ type Config struct {
 	// MemoryMiB and CPUs size the guest (zero: qemu.DefaultMemoryMiB,
 	// qemu.DefaultCPUs).
 	MemoryMiB, CPUs int
-	// DiskSizeMiB grows the overlay beyond the image's disk (zero: same
-	// size). The guest's file system is not resized.
-	DiskSizeMiB int
+	// DiskSize grows the overlay beyond the image's disk (zero: same
+	// size); the guest then grows its root partition and file system at
+	// boot.
+	DiskSize DiskSize
+	// Internet gives the guest a default route through QEMU's user-mode
+	// NAT; without it only the test's VLANs are reachable.
+	Internet bool
 	// CPU overrides QEMU's -cpu model (see qemu.Config.CPU).
 	CPU string
 	// ShellPort puts the guest's shell on the virtio serial port of this
@@ -216,7 +220,7 @@ func New(cfg Config) (*Machine, error) {
 	m.disk = filepath.Join(m.stateDir, "disk.qcow2")
 	if _, err := os.Stat(m.disk); err != nil || !cfg.KeepState {
 		base := manifest.Path(imageDir, m.manifest.Disk)
-		if err := CreateOverlay(context.Background(), cfg.Host.Img, base, m.manifest.DiskFormat, m.disk, cfg.DiskSizeMiB); err != nil {
+		if err := CreateOverlay(context.Background(), cfg.Host.Img, base, m.manifest.DiskFormat, m.disk, cfg.DiskSize); err != nil {
 			return fail(err)
 		}
 	} else {
@@ -239,7 +243,8 @@ func New(cfg Config) (*Machine, error) {
 // kernelParams is the machine's kernel command line: the image's
 // parameters, the machine's identity, then the extra ones.
 func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
-	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts}
+	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts,
+		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet()}
 	for _, s := range cfg.Shares {
 		id.Shares = append(id.Shares, guest.Share{Tag: s.Tag, Target: s.Target})
 	}

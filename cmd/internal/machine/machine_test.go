@@ -129,19 +129,80 @@ func TestKernelParams(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
+	got, err = kernelParams(Config{Name: "vm", Internet: true, DiskSize: DiskSize{MiB: 2048, Grow: true}}, man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"root=/dev/vda1", "console=ttyS0", "distrotest.hostname=vm", "distrotest.internet=1", "distrotest.growfs=1"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("internet, grown disk (-want +got):\n%s", d)
+	}
 	if _, err := kernelParams(Config{Name: "bad name"}, man); err == nil {
 		t.Error("a name with a space passed")
 	}
 }
 
 func TestOverlayArgs(t *testing.T) {
-	got := overlayArgs("/img/disk.qcow2", "qcow2", "/state/disk.qcow2", 0)
+	got := overlayArgs("/img/disk.qcow2", "qcow2", "/state/disk.qcow2")
 	want := []string{"create", "-q", "-f", "qcow2", "-b", "/img/disk.qcow2", "-F", "qcow2", "/state/disk.qcow2"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
-	if got := overlayArgs("/img/disk.raw", "raw", "/s/d", 4096); got[len(got)-1] != "4096M" || got[7] != "raw" {
-		t.Errorf("sized raw overlay: %v", got)
+	if got := overlayArgs("/img/disk.raw", "raw", "/s/d"); got[7] != "raw" {
+		t.Errorf("raw overlay: %v", got)
+	}
+	for _, tt := range []struct {
+		size DiskSize
+		want string
+	}{
+		{DiskSize{MiB: 4096}, "4096M"},
+		{DiskSize{MiB: 2048, Grow: true}, "+2048M"},
+	} {
+		got := resizeArgs("/s/d", tt.size)
+		want := []string{"resize", "-q", "-f", "qcow2", "/s/d", tt.want}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("resize %+v (-want +got):\n%s", tt.size, d)
+		}
+	}
+}
+
+// TestCreateOverlaySizes creates overlays of a 64 MiB image with qemu-img:
+// a total, a relative size, and a total smaller than the image (an error,
+// and no file left behind).
+func TestCreateOverlaySizes(t *testing.T) {
+	imageDir, img := testImage(t)
+	base := filepath.Join(imageDir, "disk.qcow2")
+	for _, tt := range []struct {
+		name    string
+		size    DiskSize
+		want    int64
+		wantErr string
+	}{
+		{"image size", DiskSize{}, 64 << 20, ""},
+		{"total", DiskSize{MiB: 100}, 100 << 20, ""},
+		{"relative", DiskSize{MiB: 2048, Grow: true}, (64 + 2048) << 20, ""},
+		{"smaller than the image", DiskSize{MiB: 32}, 0, "disk size 32M"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			disk := filepath.Join(t.TempDir(), "disk.qcow2")
+			err := CreateOverlay(context.Background(), img, base, "qcow2", disk, tt.size)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				if _, err := os.Stat(disk + ".tmp"); !os.IsNotExist(err) {
+					t.Errorf("temporary overlay left behind: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			backing, size := backingFile(t, img, disk)
+			if backing != base || size != tt.want {
+				t.Errorf("overlay: backing %s, size %d; want %s, %d", backing, size, base, tt.want)
+			}
+		})
 	}
 }
 
@@ -192,9 +253,9 @@ func TestNewCreatesStateAndClosesClean(t *testing.T) {
 	stateDir := filepath.Join(base, "state")
 	cfg := Config{
 		Name: "server", N: 1, ImageDir: imageDir, StateDir: stateDir, OutDir: filepath.Join(base, "out"),
-		DiskSizeMiB: 128,
-		Host:        qemu.Host{Binary: "/nonexistent/qemu", Img: img},
-		NICs:        []NIC{{VLAN: 3, SwitchSocket: "/sw/vlan3"}},
+		DiskSize: DiskSize{MiB: 128},
+		Host:     qemu.Host{Binary: "/nonexistent/qemu", Img: img},
+		NICs:     []NIC{{VLAN: 3, SwitchSocket: "/sw/vlan3"}},
 	}
 	m, err := New(cfg)
 	if err != nil {

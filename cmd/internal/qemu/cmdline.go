@@ -116,6 +116,11 @@ const (
 	DefaultCPUs      = 2
 )
 
+// EnvOpts names the environment variable whose words are appended to every
+// machine's command line, as in nixpkgs' and nix-vm-test's VM scripts; the
+// CLI reads it (Config.ExtraArgs).
+const EnvOpts = "QEMU_OPTS"
+
 // opts renders a QEMU option list: key=value pairs joined by commas, with
 // commas in values doubled as QEMU's option parser wants.
 func opts(first string, kv ...string) string {
