@@ -17,6 +17,7 @@ type faultConn struct {
 	io.ReadWriter
 	mu    sync.Mutex
 	armed bool
+	skip  int                          // reads with a 'Q' to let through first
 	hit   func(p []byte, i int) []byte // i: index of the first 'Q'
 }
 
@@ -25,7 +26,9 @@ func (c *faultConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.armed && n > 0 {
-		if i := bytes.IndexByte(p[:n], 'Q'); i >= 0 {
+		if i := bytes.IndexByte(p[:n], 'Q'); i >= 0 && c.skip > 0 {
+			c.skip--
+		} else if i >= 0 {
 			c.armed = false
 			b := c.hit(append([]byte(nil), p[:n]...), i)
 			n = copy(p, b)
@@ -116,5 +119,39 @@ func TestDamagedReplies(t *testing.T) {
 				t.Errorf("the same command again: %d bytes, not all Q", len(got.Stdout))
 			}
 		})
+	}
+}
+
+// TestSlowReplyProbed: a reply that stalls longer than stallProbe makes the
+// host probe the shell; the reply still arrives whole, and the probe's late
+// answer disturbs neither the next command nor the baseline framing.
+func TestSlowReplyProbed(t *testing.T) {
+	g := startGuest(t, pipes, "")
+	fc := &faultConn{ReadWriter: g.conn, skip: 1, hit: func(p []byte, _ int) []byte {
+		time.Sleep(stallProbe + 500*time.Millisecond)
+		return p
+	}}
+	s := New(fc, nil)
+	s.Encoding = Raw
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fc.arm()
+	want := bytes.Repeat([]byte("Q"), 1<<20)
+	if got := run(t, s, "head -c 1048576 /dev/zero | tr '\\0' Q", 0); !bytes.Equal(got.Stdout, want) {
+		t.Fatalf("slow reply: %d bytes", len(got.Stdout))
+	}
+	if s.probe == "" {
+		t.Error("no probe was sent during a reply that stalled")
+	}
+	res, err := s.RunNixOSFraming(ctx, "echo baseline")
+	if err != nil || string(res.Stdout) != "baseline\n" {
+		t.Errorf("baseline framing after a probe: %q, %v", res.Stdout, err)
+	}
+	if got := run(t, s, "echo next", 0); string(got.Stdout) != "next\n" {
+		t.Errorf("after the probe: %q", got.Stdout)
 	}
 }

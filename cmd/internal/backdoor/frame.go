@@ -34,6 +34,8 @@ type frame struct {
 	deadline <-chan time.Time
 	trailer  []byte // "DT ID end "
 	probe    []byte // "\nDT P sync\n" once a probe was sent
+	probeID  string // P
+	answered bool   // the probe's answer was consumed
 }
 
 // more appends the next chunk to the shell's buffer; when nothing comes
@@ -52,14 +54,21 @@ func (f *frame) more() error {
 	if err := f.s.send(f.ctx, f.deadline, []byte(syncLine(id))); err != nil {
 		return err
 	}
-	f.probe = []byte("\nDT " + id + " sync\n")
+	f.probe, f.probeID = []byte("\nDT "+id+" sync\n"), id
 	f.s.log.Debug("backdoor reply stalled, probing", "probe", id)
 	return f.s.fill(f.ctx, f.deadline)
 }
 
-// probed reports whether the probe's answer is in b.
-func (f *frame) probed(b []byte) bool {
-	return f.probe != nil && bytes.Contains(b, f.probe)
+// probeAt returns where the probe's answer starts in the shell's buffer,
+// searching from from, or -1.
+func (f *frame) probeAt(from int) int {
+	if f.probe == nil {
+		return -1
+	}
+	if i := bytes.Index(f.s.buf[from:], f.probe); i >= 0 {
+		return from + i
+	}
+	return -1
 }
 
 // payload consumes n raw bytes and the newline after them. When the
@@ -75,9 +84,10 @@ func (f *frame) payload(n int) ([]byte, error) {
 			s.buf = s.buf[from+i+1:]
 			return got, fmt.Errorf("%w: %d of %d bytes", errShort, len(got), n)
 		}
-		if f.probed(s.buf[from:]) {
-			j := bytes.Index(s.buf, f.probe)
+		if j := f.probeAt(from); j >= 0 && j < n {
+			// The answer came where the payload should be.
 			s.buf = s.buf[j+len(f.probe):]
+			f.answered = true
 			return nil, fmt.Errorf("%w: %d of %d bytes arrived", errLost, j, n)
 		}
 		if len(s.buf) >= n+1 {
@@ -115,6 +125,7 @@ func (f *frame) line() ([]byte, error) {
 			}
 			if f.probe != nil && bytes.HasPrefix(s.buf[i:], f.probe) {
 				s.buf = s.buf[i+len(f.probe):]
+				f.answered = true
 				return nil, errLost
 			}
 			line := s.buf[:i]

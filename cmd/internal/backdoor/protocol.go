@@ -34,16 +34,20 @@ import (
 //     the old output files. The fast path (no timeout, empty output) runs no
 //     external program: one fork for the command, one more for the watchdog.
 //   - __dt_reply: the answer frame
-//     "\nDT ID STATUS TIMEDOUT ENC LEN CRC\n<payload>\nDT ID end RC\n".
-//     LEN and CRC are the output's byte count and POSIX cksum(1) CRC, from one
-//     run of cksum (no run for an empty output). ENC r: the payload is the LEN
-//     raw bytes (read by the `read` builtin when shorter than 64 KiB and free
-//     of NUL bytes, else sent by `head -c LEN`); ENC b: `head -c LEN | base64
-//     -w 0`. Only the first LEN bytes are sent, so a background process that
-//     keeps appending to the output after the command ended cannot make the
-//     frame disagree with its header. RC is the sender's exit status. ENC e
-//     (cksum failed) and f (the shared file system holding the output is
-//     full) come with an empty payload. TIMEDOUT is 1 when the watchdog fired.
+//     "\nDT ID STATUS TIMEDOUT ENC LEN CRC\n<payload>\nDT ID end RC [CRC]\n".
+//     LEN and CRC are the output's byte count and POSIX cksum(1) CRC. ENC r:
+//     the payload is the LEN raw bytes; ENC b: `head -c LEN | base64 -w 0`.
+//     An output shorter than 64 KiB without NUL bytes is sent from a shell
+//     variable (the `read` builtin, no fork) after one cksum run; an empty
+//     one runs nothing. A large output on a raw channel is sent by `dd
+//     bs=32k` (a virtio port takes at most 32 KiB per write) while cksum
+//     runs beside it: its header has CRC "-" and the CRC comes in the
+//     trailer. Only the first LEN bytes are sent and checksummed, so a
+//     background process that keeps appending to the output after the
+//     command ended cannot make the frame disagree with itself. RC is the
+//     sender's exit status. ENC e (cksum or stat failed) and f (the shared
+//     file system holding the output is full) come with an empty payload.
+//     TIMEDOUT is 1 when the watchdog fired.
 //   - __dt_sync ID: answers "DT ID sync"; the host sends it to find the end
 //     of a reply it could not parse.
 //
@@ -101,7 +105,7 @@ __dt_run() {
 	(( ++__dt_n % 100 )) || rm -f -- "$__dt_d"/o.*
 }
 __dt_reply() {
-	local LC_ALL=C __dt_v= __dt_c __dt_l __dt_r
+	local LC_ALL=C __dt_v= __dt_c __dt_l __dt_r __dt_k
 	if [ "$__dt_cap" = 0 ] && __dt_v=$(stat -f -c %f -- "$__dt_d" 2>/dev/null) && [ "$__dt_v" = 0 ]; then
 		printf '\nDT %s %d %d f 0 0\n\nDT %s end 0\n' "$1" "$2" "$3" "$1"
 		return
@@ -110,16 +114,40 @@ __dt_reply() {
 		printf '\nDT %s %d %d r 0 4294967295\n\nDT %s end 0\n' "$1" "$2" "$3" "$1"
 		return
 	fi
-	if ! __dt_c=$(cksum <"$4"); then
+	if ! IFS= read -r -N 65536 __dt_v <"$4"; then
+		# Shorter than 64 KiB: from the variable when it has no NUL byte.
+		if ! __dt_c=$(cksum <"$4"); then
+			printf '\nDT %s %d %d e 0 0\n\nDT %s end 1\n' "$1" "$2" "$3" "$1"
+			return
+		fi
+		__dt_l=${__dt_c##* }
+		if (( ${#__dt_v} == __dt_l )); then
+			printf '\nDT %s %d %d r %s %s\n%s\nDT %s end 0\n' "$1" "$2" "$3" "$__dt_l" "${__dt_c%% *}" "$__dt_v" "$1"
+			return
+		fi
+	elif [ "$__dt_e" = r ]; then
+		# Large, on a raw channel: checksummed while it is sent.
+		if ! __dt_l=$(stat -c %s -- "$4"); then
+			printf '\nDT %s %d %d e 0 0\n\nDT %s end 1\n' "$1" "$2" "$3" "$1"
+			return
+		fi
+		head -c "$__dt_l" <"$4" | cksum >"$__dt_d/c" &
+		__dt_k=$!
+		printf '\nDT %s %d %d r %s -\n' "$1" "$2" "$3" "$__dt_l"
+		dd if="$4" bs=32k count="$__dt_l" iflag=count_bytes status=none
+		__dt_r=$?
+		__dt_c=
+		wait "$__dt_k" && read -r __dt_c <"$__dt_d/c" || __dt_r=1
+		printf '\nDT %s end %d %s\n' "$1" "$__dt_r" "${__dt_c%% *}"
+		return
+	elif ! __dt_c=$(cksum <"$4"); then
 		printf '\nDT %s %d %d e 0 0\n\nDT %s end 1\n' "$1" "$2" "$3" "$1"
 		return
 	fi
 	__dt_l=${__dt_c##* }
-	if (( __dt_l < 65536 )) && IFS= read -r -N "$__dt_l" __dt_v <"$4" && (( ${#__dt_v} == __dt_l )); then
-		printf '\nDT %s %d %d r %s %s\n%s\nDT %s end 0\n' "$1" "$2" "$3" "$__dt_l" "${__dt_c%% *}" "$__dt_v" "$1"
-	elif [ "$__dt_e" = r ]; then
+	if [ "$__dt_e" = r ]; then
 		printf '\nDT %s %d %d r %s %s\n' "$1" "$2" "$3" "$__dt_l" "${__dt_c%% *}"
-		head -c "$__dt_l" <"$4"
+		dd if="$4" bs=32k count="$__dt_l" iflag=count_bytes status=none
 		printf '\nDT %s end %d\n' "$1" "$?"
 	else
 		printf '\nDT %s %d %d b %s %s\n' "$1" "$2" "$3" "$__dt_l" "${__dt_c%% *}"
@@ -214,6 +242,7 @@ type header struct {
 	enc      byte   // 'r', 'b', 'e' (cksum failed) or 'f' (file system full)
 	length   int64  // the output's length in bytes
 	crc      uint32 // its POSIX cksum CRC
+	crcLater bool   // the CRC comes in the trailer
 }
 
 // parseHeader parses "STATUS TIMEDOUT ENC LEN CRC".
@@ -243,28 +272,44 @@ func parseHeader(line string) (header, error) {
 	if h.length, err = strconv.ParseInt(f[3], 10, 64); err != nil || h.length < 0 {
 		return header{}, fmt.Errorf("malformed length in reply header %q", line)
 	}
-	crc, err := strconv.ParseUint(f[4], 10, 32)
-	if err != nil {
-		return header{}, fmt.Errorf("malformed checksum in reply header %q", line)
+	if f[4] == "-" && h.enc == 'r' {
+		h.crcLater = true
+	} else {
+		crc, err := strconv.ParseUint(f[4], 10, 32)
+		if err != nil {
+			return header{}, fmt.Errorf("malformed checksum in reply header %q", line)
+		}
+		h.crc = uint32(crc)
 	}
-	h.crc = uint32(crc)
 	if (h.enc == 'e' || h.enc == 'f') && h.length != 0 {
 		return header{}, fmt.Errorf("malformed reply header %q", line)
 	}
 	return h, nil
 }
 
-// parseTrailer checks "DT ID end RC" and returns RC.
-func parseTrailer(line, id string) (int, error) {
+// parseTrailer checks "DT ID end RC", or "DT ID end RC CRC" when
+// crcLater, and returns RC and the CRC. An empty CRC (cksum failed in the
+// guest, RC is then not 0) is returned as 0.
+func parseTrailer(line, id string, crcLater bool) (rc int, crc uint32, err error) {
 	rest, ok := strings.CutPrefix(line, "DT "+id+" end ")
 	if !ok {
-		return 0, fmt.Errorf("malformed reply trailer %q", line)
+		return 0, 0, fmt.Errorf("malformed reply trailer %q", line)
 	}
-	rc, err := strconv.Atoi(rest)
-	if err != nil {
-		return 0, fmt.Errorf("malformed reply trailer %q", line)
+	rcText, crcText, hasCRC := strings.Cut(rest, " ")
+	if hasCRC != crcLater {
+		return 0, 0, fmt.Errorf("malformed reply trailer %q", line)
 	}
-	return rc, nil
+	if rc, err = strconv.Atoi(rcText); err != nil {
+		return 0, 0, fmt.Errorf("malformed reply trailer %q", line)
+	}
+	if crcLater && crcText != "" {
+		c, err := strconv.ParseUint(crcText, 10, 32)
+		if err != nil {
+			return 0, 0, fmt.Errorf("malformed checksum in reply trailer %q", line)
+		}
+		crc = uint32(c)
+	}
+	return rc, crc, nil
 }
 
 // cksumTable is the table of the POSIX cksum CRC (polynomial 0x04C11DB7,

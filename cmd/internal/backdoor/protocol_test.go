@@ -96,6 +96,8 @@ func TestParseHeader(t *testing.T) {
 		{"raw empty", "3 0 r 0 4294967295", header{status: 3, enc: 'r', crc: 4294967295}, false},
 		{"base64", "1 0 b 70000 7", header{status: 1, enc: 'b', length: 70000, crc: 7}, false},
 		{"timed out", "137 1 r 5 1", header{status: 137, timedOut: true, enc: 'r', length: 5, crc: 1}, false},
+		{"raw, CRC in the trailer", "0 0 r 70000 -", header{enc: 'r', length: 70000, crcLater: true}, false},
+		{"base64 needs the CRC first", "0 0 b 70000 -", header{}, true},
 		{"cksum failed", "0 0 e 0 0", header{enc: 'e'}, false},
 		{"file system full", "0 0 f 0 0", header{enc: 'f'}, false},
 		{"too few fields", "0 0 r 1", header{}, true},
@@ -179,21 +181,28 @@ func TestCksumMatchesTool(t *testing.T) {
 
 func TestParseTrailer(t *testing.T) {
 	tests := []struct {
-		name    string
-		line    string
-		want    int
-		wantErr bool
+		name     string
+		line     string
+		crcLater bool
+		rc       int
+		crc      uint32
+		wantErr  bool
 	}{
-		{"ok", "DT a.1 end 0", 0, false},
-		{"base64 failed", "DT a.1 end 127", 127, false},
-		{"other id", "DT a.2 end 0", 0, true},
-		{"garbage", "DT a.1 end x", 0, true},
+		{"ok", "DT a.1 end 0", false, 0, 0, false},
+		{"sender failed", "DT a.1 end 127", false, 127, 0, false},
+		{"with the CRC", "DT a.1 end 0 3735928559", true, 0, 3735928559, false},
+		{"cksum failed", "DT a.1 end 1 ", true, 1, 0, false},
+		{"CRC missing", "DT a.1 end 0", true, 0, 0, true},
+		{"CRC not expected", "DT a.1 end 0 5", false, 0, 0, true},
+		{"bad CRC", "DT a.1 end 0 x", true, 0, 0, true},
+		{"other id", "DT a.2 end 0", false, 0, 0, true},
+		{"garbage", "DT a.1 end x", false, 0, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseTrailer(tt.line, "a.1")
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("parseTrailer(%q) = %d, %v; want %d, error %v", tt.line, got, err, tt.want, tt.wantErr)
+			rc, crc, err := parseTrailer(tt.line, "a.1", tt.crcLater)
+			if (err != nil) != tt.wantErr || rc != tt.rc || crc != tt.crc {
+				t.Errorf("parseTrailer(%q, %v) = %d, %d, %v; want %d, %d, error %v", tt.line, tt.crcLater, rc, crc, err, tt.rc, tt.crc, tt.wantErr)
 			}
 		})
 	}

@@ -105,6 +105,7 @@ type Shell struct {
 	broken   error      // why the shell is unusable until the next WaitReady
 	unsynced error      // a reply was cut off or garbled: resynchronise before the next command
 	info     readyInfo  // from the ready line
+	probe    string     // id of a stall probe whose answer may still come
 	marker   bool       // Run consumed a marker that WaitReady has not seen
 	inflight chan error // a write that did not finish before its deadline
 	nonce    string
@@ -554,7 +555,13 @@ func (s *Shell) readRun(ctx context.Context, deadline <-chan time.Time, id strin
 	if err != nil {
 		return Result{}, err
 	}
+	s.probe = "" // the next header search skips its answer
 	f := &frame{s: s, ctx: ctx, deadline: deadline, trailer: []byte("DT " + id + " end ")}
+	defer func() {
+		if f.probe != nil && !f.answered {
+			s.probe = f.probeID
+		}
+	}()
 	var out []byte
 	if h.enc == 'b' {
 		enc, err := f.line()
@@ -592,9 +599,12 @@ func (s *Shell) readRun(ctx context.Context, deadline <-chan time.Time, id strin
 	if terr != nil {
 		return Result{}, terr
 	}
-	rc, terr := parseTrailer(string(tl), id)
+	rc, crc, terr := parseTrailer(string(tl), id, h.crcLater)
 	if terr != nil {
 		return Result{}, terr
+	}
+	if h.crcLater {
+		h.crc = crc
 	}
 	// In step from here on.
 	inStep := func(err error) (Result, error) {
@@ -624,4 +634,60 @@ func (s *Shell) readRun(ctx context.Context, deadline <-chan time.Time, id strin
 		res.Status = TimeoutStatus
 	}
 	return res, nil
+}
+
+// RunNixOSFraming runs command the way the NixOS test driver does, over the
+// same shell: `timeout 900 bash -c COMMAND | (base64 -w 0; echo)`, then
+// `echo ${PIPESTATUS[0]}`. It exists as the baseline of the benchmarks and
+// has none of Run's properties: no checks (a short reply goes unnoticed),
+// no guest-side timeout, and it waits for every process holding stdout.
+func (s *Shell) RunNixOSFraming(ctx context.Context, command string) (Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return Result{}, err
+	}
+	if err := s.resync(ctx); err != nil {
+		return Result{}, err
+	}
+	if strings.IndexByte(command, 0) >= 0 {
+		return Result{}, errors.New("command contains a NUL byte")
+	}
+	fail := func(err error) (Result, error) {
+		s.unsynced = fmt.Errorf("baseline command interrupted: %w", err)
+		return Result{}, err
+	}
+	if s.probe != "" {
+		// This framing has no ids: consume the answer of the last reply's
+		// stall probe first.
+		t := time.NewTimer(s.graceOrDefault())
+		defer t.Stop()
+		if _, err := s.replyLine(ctx, t.C, s.probe); err != nil {
+			return fail(err)
+		}
+		s.probe = ""
+	}
+	if err := s.send(ctx, nil, []byte("timeout 900 bash -c "+quote(command)+" | (base64 -w 0; echo)\n")); err != nil {
+		return fail(err)
+	}
+	enc, err := s.readLine(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	out, err := base64.StdEncoding.DecodeString(string(bytes.TrimLeft(enc, "\n")))
+	if err != nil {
+		return fail(fmt.Errorf("decoding the output: %w", err))
+	}
+	if err := s.send(ctx, nil, []byte("echo ${PIPESTATUS[0]}\n")); err != nil {
+		return fail(err)
+	}
+	line, err := s.readLine(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := strconv.Atoi(string(line))
+	if err != nil {
+		return fail(fmt.Errorf("malformed status line %q", line))
+	}
+	return Result{Status: st, Stdout: out}, nil
 }
