@@ -36,6 +36,7 @@ type frame struct {
 	probe    []byte // "\nDT P sync\n" once a probe was sent
 	probeID  string // P
 	answered bool   // the probe's answer was consumed
+	crc      uint32 // cksum of the payload, computed by payload as it arrives
 }
 
 // more appends the next chunk to the shell's buffer; when nothing comes
@@ -71,13 +72,15 @@ func (f *frame) probeAt(from int) int {
 	return -1
 }
 
-// payload consumes n raw bytes and the newline after them. When the
+// payload consumes n raw bytes and the newline after them, and sets f.crc
+// to their cksum. When the
 // trailer or the probe's answer comes first it consumes up to the trailer
 // (or past the answer) and returns errShort with what it got.
 func (f *frame) payload(n int) ([]byte, error) {
 	s := f.s
 	nl := append([]byte{'\n'}, f.trailer...)
-	from := 0
+	from, summed := 0, 0
+	var reg uint32
 	for {
 		if i := bytes.Index(s.buf[from:], nl); i >= 0 && from+i < n {
 			got := bytes.Clone(s.buf[:from+i])
@@ -90,12 +93,18 @@ func (f *frame) payload(n int) ([]byte, error) {
 			f.answered = true
 			return nil, fmt.Errorf("%w: %d of %d bytes arrived", errLost, j, n)
 		}
+		// Checksum what arrived while waiting for the rest.
+		if end := min(len(s.buf), n); end > summed {
+			reg = cksumUpdate(reg, s.buf[summed:end])
+			summed = end
+		}
 		if len(s.buf) >= n+1 {
 			if s.buf[n] != '\n' {
 				return nil, fmt.Errorf("reply payload of %d bytes not followed by a newline (output lost or garbled on the way)", n)
 			}
 			out := s.buf[:n:n]
 			s.buf = s.buf[n+1:]
+			f.crc = cksumFinish(reg, n)
 			return out, nil
 		}
 		from = max(0, len(s.buf)-len(nl)-len(f.probe))

@@ -312,10 +312,12 @@ func parseTrailer(line, id string, crcLater bool) (rc int, crc uint32, err error
 	return rc, crc, nil
 }
 
-// cksumTable is the table of the POSIX cksum CRC (polynomial 0x04C11DB7,
-// most significant bit first).
-var cksumTable = func() (t [256]uint32) {
-	for i := range t {
+// cksumTables are the slicing-by-8 tables of the POSIX cksum CRC
+// (polynomial 0x04C11DB7, most significant bit first): cksumTables[0] is
+// the classic byte table, cksumTables[k][i] is the CRC of byte i followed
+// by k zero bytes.
+var cksumTables = func() (t [8][256]uint32) {
+	for i := range t[0] {
 		c := uint32(i) << 24
 		for range 8 {
 			if c&0x80000000 != 0 {
@@ -324,23 +326,48 @@ var cksumTable = func() (t [256]uint32) {
 				c <<= 1
 			}
 		}
-		t[i] = c
+		t[0][i] = c
+	}
+	for k := 1; k < 8; k++ {
+		for i := range t[k] {
+			p := t[k-1][i]
+			t[k][i] = p<<8 ^ t[0][p>>24]
+		}
 	}
 	return t
 }()
+
+// cksumUpdate feeds data into the CRC register c.
+func cksumUpdate(c uint32, data []byte) uint32 {
+	t := &cksumTables
+	for len(data) >= 8 {
+		c ^= uint32(data[0])<<24 | uint32(data[1])<<16 | uint32(data[2])<<8 | uint32(data[3])
+		c = t[7][c>>24] ^ t[6][byte(c>>16)] ^ t[5][byte(c>>8)] ^ t[4][byte(c)] ^
+			t[3][data[4]] ^ t[2][data[5]] ^ t[1][data[6]] ^ t[0][data[7]]
+		data = data[8:]
+	}
+	for _, b := range data {
+		c = c<<8 ^ t[0][byte(c>>24)^b]
+	}
+	return c
+}
 
 // Cksum returns the CRC that POSIX cksum(1) prints for data: the CRC of the
 // bytes followed by their length (least significant byte first, as few
 // bytes as needed), complemented.
 func Cksum(data []byte) uint32 {
-	var c uint32
-	for _, b := range data {
-		c = c<<8 ^ cksumTable[byte(c>>24)^b]
+	return cksumFinish(cksumUpdate(0, data), len(data))
+}
+
+// cksumFinish feeds the length n into the CRC register c and complements it.
+func cksumFinish(c uint32, n int) uint32 {
+	var b [8]byte
+	k := 0
+	for l := uint64(n); l != 0; l >>= 8 {
+		b[k] = byte(l)
+		k++
 	}
-	for n := uint64(len(data)); n != 0; n >>= 8 {
-		c = c<<8 ^ cksumTable[byte(c>>24)^byte(n)]
-	}
-	return ^c
+	return ^cksumUpdate(c, b[:k])
 }
 
 // snippet quotes at most 200 bytes of b for a log line.

@@ -165,7 +165,7 @@ func TestCksumMatchesTool(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i*7 + i>>8)
 	}
-	for _, n := range []int{1, 255, 256, 65535, 65536, 70000} {
+	for _, n := range []int{1, 7, 8, 9, 255, 256, 65535, 65536, 70000} {
 		cmd := exec.Command(path)
 		cmd.Stdin = bytes.NewReader(data[:n])
 		out, err := cmd.Output()
@@ -205,5 +205,13 @@ func TestParseTrailer(t *testing.T) {
 				t.Errorf("parseTrailer(%q, %v) = %d, %d, %v; want %d, %d, error %v", tt.line, tt.crcLater, rc, crc, err, tt.rc, tt.crc, tt.wantErr)
 			}
 		})
+	}
+}
+
+func BenchmarkCksum(b *testing.B) {
+	data := make([]byte, 64<<20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		Cksum(data)
 	}
 }

@@ -622,7 +622,11 @@ func (s *Shell) readRun(ctx context.Context, deadline <-chan time.Time, id strin
 	case int64(len(out)) != h.length:
 		return inStep(fmt.Errorf("got %d bytes of output, the guest sent %d", len(out), h.length))
 	}
-	if sum := Cksum(out); sum != h.crc {
+	sum := f.crc // computed while the raw payload arrived
+	if h.enc == 'b' {
+		sum = Cksum(out)
+	}
+	if sum != h.crc {
 		return inStep(fmt.Errorf("checksum of the %d bytes of output is %d, the guest computed %d", len(out), sum, h.crc))
 	}
 	if c := s.info.capacity; c > 0 && h.length+pageSize > c {
