@@ -98,7 +98,10 @@ func TestVMChannelFaults(t *testing.T) {
 			c.ExtraKernelParams = append(c.ExtraKernelParams, "panic=1")
 		})
 	}
-	ctx := vmContext(t)
+	// Four boots and two reboots on a loaded 2-core machine under TCG take
+	// long; each case below has its own bound too.
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, len(ms))
@@ -208,6 +211,9 @@ func TestVMChannelFaults(t *testing.T) {
 	})
 
 	t.Run("mid-command ends", func(t *testing.T) {
+		// A reboot to the shell takes 1-5 minutes under load.
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+		defer cancel()
 		var wg sync.WaitGroup
 		wg.Add(3)
 		st.cases.Add(3)
