@@ -29,6 +29,15 @@ const (
 
 var transports = []transport{pipes, pty}
 
+// encoding is the Shell.Encoding for the transport: pipes are 8-bit clean
+// and flow-controlled like the virtio port, the pty is a terminal like hvc0.
+func (tr transport) encoding() Encoding {
+	if tr == pty {
+		return Base64
+	}
+	return Raw
+}
+
 // fakeGuest is a real bash speaking the real protocol: a shell prints junk
 // and the marker, then execs `bash --norc /dev/stdin`, as the guest's
 // backdoor script does with /dev/hvc0.

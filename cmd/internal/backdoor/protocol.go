@@ -9,12 +9,17 @@ import (
 )
 
 // Preamble is the bash code the host sends once after the marker. It defines
-// three functions in the guest shell and makes no other change to it:
+// four functions in the guest shell and makes no other change to it:
 //
-//   - __dt_init ID: makes a private temporary directory (in $TMPDIR, /run,
-//     /dev/shm or /tmp, the first that works) holding a fifo that the shell
-//     keeps open read-write, so that a `read -t` on it blocks for exactly its
-//     timeout; answers "DT ID ready BASH_VERSION" (or "DT ID fail REASON").
+//   - __dt_init ID ENC: makes a private directory for command output, in the
+//     first of $DISTROTEST_BACKDOOR_TMPFS (a tmpfs the image's backdoor
+//     script mounted for this purpose alone), $TMPDIR, /run, /dev/shm, /tmp
+//     where that works, holding a fifo that the shell keeps open read-write,
+//     so that a `read -t` on it blocks for exactly its timeout. ENC is how
+//     large outputs travel: r raw (a flow-controlled virtio port), b base64
+//     (a terminal). It answers "DT ID ready CAP BASH_VERSION DIR" where CAP
+//     is the size in bytes of the backdoor's own tmpfs, 0 when the directory
+//     is on a file system others use too (or "DT ID fail REASON").
 //   - __dt_run ID TIMEOUT COMMAND: runs COMMAND as a background job (with job
 //     control on just for that fork, so it gets its own process group) in a
 //     subshell with `set -euo pipefail`, no positional parameters, stdin from
@@ -26,37 +31,52 @@ import (
 //     TIMEOUT and kills the job's process group when nobody cancelled it; the
 //     shell cancels it by writing ID into the fifo once the job ended. Then it
 //     replies (see __dt_reply), truncates o.ID, and every 100 commands removes
-//     the old output files. The fast path (no timeout, empty or small
-//     output) runs no external program: one fork for the command, one more for
-//     the watchdog.
+//     the old output files. The fast path (no timeout, empty output) runs no
+//     external program: one fork for the command, one more for the watchdog.
 //   - __dt_reply: the answer frame
-//     "\nDT ID STATUS TIMEDOUT r LEN\n<LEN raw bytes>\nDT ID end 0\n" when the
-//     output has no NUL byte and is shorter than 64 KiB (read by the `read`
-//     builtin, no fork; under TCG that is cheaper than running base64 up to
-//     about that size), else
-//     "\nDT ID STATUS TIMEDOUT b -\n<base64 -w 0 of the file>\nDT ID end RC\n"
-//     where RC is base64's exit status. TIMEDOUT is 1 when the watchdog fired.
+//     "\nDT ID STATUS TIMEDOUT ENC LEN CRC\n<payload>\nDT ID end RC [CRC]\n".
+//     LEN and CRC are the output's byte count and POSIX cksum(1) CRC. ENC r:
+//     the payload is the LEN raw bytes; ENC b: `head -c LEN | base64 -w 0`.
+//     An output shorter than 64 KiB without NUL bytes is sent from a shell
+//     variable (the `read` builtin, no fork) after one cksum run; an empty
+//     one runs nothing. A large output on a raw channel is sent by `dd
+//     bs=32k` (a virtio port takes at most 32 KiB per write) while cksum
+//     runs beside it: its header has CRC "-" and the CRC comes in the
+//     trailer. Only the first LEN bytes are sent and checksummed, so a
+//     background process that keeps appending to the output after the
+//     command ended cannot make the frame disagree with itself. RC is the
+//     sender's exit status. ENC e (cksum or stat failed) and f (the shared
+//     file system holding the output is full) come with an empty payload.
+//     TIMEDOUT is 1 when the watchdog fired.
+//   - __dt_sync ID: answers "DT ID sync"; the host sends it to find the end
+//     of a reply it could not parse.
 //
-// Everything the functions print goes to the shell's stdout (hvc0); nothing
-// else writes there: commands and the watchdog have their own stdin and
-// stdout, and stderr stays on the serial console.
+// Everything the functions print goes to the shell's stdout (the shell
+// device); nothing else writes there: commands and the watchdog have their
+// own stdin and stdout, and stderr stays on the serial console.
 const Preamble = `__dt_init() {
 	local b
-	__dt_d=
-	for b in ${TMPDIR:+"$TMPDIR"} /run /dev/shm /tmp; do
+	__dt_d= __dt_cap=0 __dt_e=$2
+	for b in ${DISTROTEST_BACKDOOR_TMPFS:+"$DISTROTEST_BACKDOOR_TMPFS"} ${TMPDIR:+"$TMPDIR"} /run /dev/shm /tmp; do
 		[ -d "$b" ] && [ -w "$b" ] || continue
 		__dt_d=$(mktemp -d "$b/distrotest.XXXXXX" 2>/dev/null) && break
 	done
 	if [ -z "$__dt_d" ]; then
-		printf '\nDT %s fail cannot create a temporary directory\n' "$1"
+		printf '\nDT %s fail cannot create a directory for command output (tried $DISTROTEST_BACKDOOR_TMPFS, $TMPDIR, /run, /dev/shm, /tmp)\n' "$1"
 		return
 	fi
 	if ! mkfifo -m 600 "$__dt_d/w" || ! exec {__dt_w}<>"$__dt_d/w"; then
 		printf '\nDT %s fail cannot create a fifo in %s\n' "$1" "$__dt_d"
 		return
 	fi
+	if [ -n "$DISTROTEST_BACKDOOR_TMPFS" ] && [ "$b" = "$DISTROTEST_BACKDOOR_TMPFS" ] &&
+		__dt_cap=$(stat -f -c '%b %S' -- "$b"); then
+		__dt_cap=$(( ${__dt_cap% *} * ${__dt_cap#* } ))
+	else
+		__dt_cap=0
+	fi
 	__dt_n=0
-	printf '\nDT %s ready %s\n' "$1" "$BASH_VERSION"
+	printf '\nDT %s ready %s %s %s\n' "$1" "$__dt_cap" "$BASH_VERSION" "$__dt_d"
 }
 __dt_run() {
 	local __dt_i=$1 __dt_t=$2 __dt_c=$3 __dt_o="$__dt_d/o.$1" __dt_p __dt_k= __dt_s __dt_x=0 __dt_r
@@ -85,14 +105,59 @@ __dt_run() {
 	(( ++__dt_n % 100 )) || rm -f -- "$__dt_d"/o.*
 }
 __dt_reply() {
-	local LC_ALL=C __dt_v=
-	if IFS= read -r -d '' -n 65536 __dt_v <"$4"; then
-		printf '\nDT %s %d %d b -\n' "$1" "$2" "$3"
-		base64 -w 0 <"$4"
+	local LC_ALL=C __dt_v= __dt_c __dt_l __dt_r __dt_k
+	if [ "$__dt_cap" = 0 ] && __dt_v=$(stat -f -c %f -- "$__dt_d" 2>/dev/null) && [ "$__dt_v" = 0 ]; then
+		printf '\nDT %s %d %d f 0 0\n\nDT %s end 0\n' "$1" "$2" "$3" "$1"
+		return
+	fi
+	if [ ! -s "$4" ]; then
+		printf '\nDT %s %d %d r 0 4294967295\n\nDT %s end 0\n' "$1" "$2" "$3" "$1"
+		return
+	fi
+	if ! IFS= read -r -N 65536 __dt_v <"$4"; then
+		# Shorter than 64 KiB: from the variable when it has no NUL byte.
+		if ! __dt_c=$(cksum <"$4"); then
+			printf '\nDT %s %d %d e 0 0\n\nDT %s end 1\n' "$1" "$2" "$3" "$1"
+			return
+		fi
+		__dt_l=${__dt_c##* }
+		if (( ${#__dt_v} == __dt_l )); then
+			printf '\nDT %s %d %d r %s %s\n%s\nDT %s end 0\n' "$1" "$2" "$3" "$__dt_l" "${__dt_c%% *}" "$__dt_v" "$1"
+			return
+		fi
+	elif [ "$__dt_e" = r ]; then
+		# Large, on a raw channel: checksummed while it is sent.
+		if ! __dt_l=$(stat -c %s -- "$4"); then
+			printf '\nDT %s %d %d e 0 0\n\nDT %s end 1\n' "$1" "$2" "$3" "$1"
+			return
+		fi
+		head -c "$__dt_l" <"$4" | cksum >"$__dt_d/c" &
+		__dt_k=$!
+		printf '\nDT %s %d %d r %s -\n' "$1" "$2" "$3" "$__dt_l"
+		dd if="$4" bs=32k count="$__dt_l" iflag=count_bytes status=none
+		__dt_r=$?
+		__dt_c=
+		wait "$__dt_k" && read -r __dt_c <"$__dt_d/c" || __dt_r=1
+		printf '\nDT %s end %d %s\n' "$1" "$__dt_r" "${__dt_c%% *}"
+		return
+	elif ! __dt_c=$(cksum <"$4"); then
+		printf '\nDT %s %d %d e 0 0\n\nDT %s end 1\n' "$1" "$2" "$3" "$1"
+		return
+	fi
+	__dt_l=${__dt_c##* }
+	if [ "$__dt_e" = r ]; then
+		printf '\nDT %s %d %d r %s %s\n' "$1" "$2" "$3" "$__dt_l" "${__dt_c%% *}"
+		dd if="$4" bs=32k count="$__dt_l" iflag=count_bytes status=none
 		printf '\nDT %s end %d\n' "$1" "$?"
 	else
-		printf '\nDT %s %d %d r %d\n%s\nDT %s end 0\n' "$1" "$2" "$3" "${#__dt_v}" "$__dt_v" "$1"
+		printf '\nDT %s %d %d b %s %s\n' "$1" "$2" "$3" "$__dt_l" "${__dt_c%% *}"
+		head -c "$__dt_l" <"$4" | base64 -w 0
+		__dt_r=("${PIPESTATUS[@]}")
+		printf '\nDT %s end %d\n' "$1" "$(( __dt_r[0] | __dt_r[1] ))"
 	fi
+}
+__dt_sync() {
+	printf '\nDT %s sync\n' "$1"
 }
 `
 
@@ -120,9 +185,27 @@ func formatTimeout(d time.Duration) string {
 	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
 }
 
+// Encoding is how the guest sends outputs that cannot go through the
+// shell's `read` builtin (64 KiB or more, or with a NUL byte).
+type Encoding byte
+
+const (
+	// Raw sends the bytes as they are: for a flow-controlled 8-bit clean
+	// channel (a virtio serial port).
+	Raw Encoding = 'r'
+	// Base64 sends them base64-encoded: for a terminal (hvc0), whose line
+	// discipline a command may change.
+	Base64 Encoding = 'b'
+)
+
 // initLine is the line that runs __dt_init after the preamble.
-func initLine(id string) string {
-	return "__dt_init " + id + "\n"
+func initLine(id string, enc Encoding) string {
+	return "__dt_init " + id + " " + string(enc) + "\n"
+}
+
+// syncLine is the line that asks the shell for a sync reply.
+func syncLine(id string) string {
+	return "__dt_sync " + id + "\n"
 }
 
 // runLine is the line the host sends to run one command (after CommandEnv).
@@ -133,25 +216,46 @@ func runLine(id, command string, timeout time.Duration) (string, error) {
 	return "__dt_run " + id + " " + formatTimeout(timeout) + " " + Quote(CommandEnv+command) + "\n", nil
 }
 
+// readyInfo is the rest of the ready line: "CAP BASH_VERSION DIR".
+type readyInfo struct {
+	capacity int64 // bytes of the backdoor's own tmpfs; 0: shared or unknown
+	bash     string
+	dir      string
+}
+
+func parseReady(rest string) (readyInfo, error) {
+	f := strings.SplitN(rest, " ", 3)
+	if len(f) != 3 {
+		return readyInfo{}, fmt.Errorf("malformed ready line %q", rest)
+	}
+	c, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil || c < 0 {
+		return readyInfo{}, fmt.Errorf("malformed capacity in ready line %q", rest)
+	}
+	return readyInfo{capacity: c, bash: f[1], dir: f[2]}, nil
+}
+
 // header is the first line of a reply frame, after "DT ID ".
 type header struct {
 	status   int
 	timedOut bool
-	base64   bool
-	length   int // raw payload length; -1 for base64
+	enc      byte   // 'r', 'b', 'e' (cksum failed) or 'f' (file system full)
+	length   int64  // the output's length in bytes
+	crc      uint32 // its POSIX cksum CRC
+	crcLater bool   // the CRC comes in the trailer
 }
 
-// parseHeader parses "STATUS TIMEDOUT r LEN" or "STATUS TIMEDOUT b -".
+// parseHeader parses "STATUS TIMEDOUT ENC LEN CRC".
 func parseHeader(line string) (header, error) {
 	f := strings.Fields(line)
-	if len(f) != 4 {
+	if len(f) != 5 {
 		return header{}, fmt.Errorf("malformed reply header %q", line)
 	}
 	st, err := strconv.Atoi(f[0])
 	if err != nil || st < 0 || st > 255 {
 		return header{}, fmt.Errorf("malformed exit status in reply header %q", line)
 	}
-	h := header{status: st, length: -1}
+	h := header{status: st}
 	switch f[1] {
 	case "0":
 	case "1":
@@ -160,34 +264,110 @@ func parseHeader(line string) (header, error) {
 		return header{}, fmt.Errorf("malformed timeout flag in reply header %q", line)
 	}
 	switch f[2] {
-	case "r":
-		n, err := strconv.Atoi(f[3])
-		if err != nil || n < 0 {
-			return header{}, fmt.Errorf("malformed length in reply header %q", line)
-		}
-		h.length = n
-	case "b":
-		if f[3] != "-" {
-			return header{}, fmt.Errorf("malformed reply header %q", line)
-		}
-		h.base64 = true
+	case "r", "b", "e", "f":
+		h.enc = f[2][0]
 	default:
 		return header{}, fmt.Errorf("unknown encoding in reply header %q", line)
+	}
+	if h.length, err = strconv.ParseInt(f[3], 10, 64); err != nil || h.length < 0 {
+		return header{}, fmt.Errorf("malformed length in reply header %q", line)
+	}
+	if f[4] == "-" && h.enc == 'r' {
+		h.crcLater = true
+	} else {
+		crc, err := strconv.ParseUint(f[4], 10, 32)
+		if err != nil {
+			return header{}, fmt.Errorf("malformed checksum in reply header %q", line)
+		}
+		h.crc = uint32(crc)
+	}
+	if (h.enc == 'e' || h.enc == 'f') && h.length != 0 {
+		return header{}, fmt.Errorf("malformed reply header %q", line)
 	}
 	return h, nil
 }
 
-// parseTrailer checks "DT ID end RC" and returns RC.
-func parseTrailer(line, id string) (int, error) {
+// parseTrailer checks "DT ID end RC", or "DT ID end RC CRC" when
+// crcLater, and returns RC and the CRC. An empty CRC (cksum failed in the
+// guest, RC is then not 0) is returned as 0.
+func parseTrailer(line, id string, crcLater bool) (rc int, crc uint32, err error) {
 	rest, ok := strings.CutPrefix(line, "DT "+id+" end ")
 	if !ok {
-		return 0, fmt.Errorf("malformed reply trailer %q", line)
+		return 0, 0, fmt.Errorf("malformed reply trailer %q", line)
 	}
-	rc, err := strconv.Atoi(rest)
-	if err != nil {
-		return 0, fmt.Errorf("malformed reply trailer %q", line)
+	rcText, crcText, hasCRC := strings.Cut(rest, " ")
+	if hasCRC != crcLater {
+		return 0, 0, fmt.Errorf("malformed reply trailer %q", line)
 	}
-	return rc, nil
+	if rc, err = strconv.Atoi(rcText); err != nil {
+		return 0, 0, fmt.Errorf("malformed reply trailer %q", line)
+	}
+	if crcLater && crcText != "" {
+		c, err := strconv.ParseUint(crcText, 10, 32)
+		if err != nil {
+			return 0, 0, fmt.Errorf("malformed checksum in reply trailer %q", line)
+		}
+		crc = uint32(c)
+	}
+	return rc, crc, nil
+}
+
+// cksumTables are the slicing-by-8 tables of the POSIX cksum CRC
+// (polynomial 0x04C11DB7, most significant bit first): cksumTables[0] is
+// the classic byte table, cksumTables[k][i] is the CRC of byte i followed
+// by k zero bytes.
+var cksumTables = func() (t [8][256]uint32) {
+	for i := range t[0] {
+		c := uint32(i) << 24
+		for range 8 {
+			if c&0x80000000 != 0 {
+				c = c<<1 ^ 0x04C11DB7
+			} else {
+				c <<= 1
+			}
+		}
+		t[0][i] = c
+	}
+	for k := 1; k < 8; k++ {
+		for i := range t[k] {
+			p := t[k-1][i]
+			t[k][i] = p<<8 ^ t[0][p>>24]
+		}
+	}
+	return t
+}()
+
+// cksumUpdate feeds data into the CRC register c.
+func cksumUpdate(c uint32, data []byte) uint32 {
+	t := &cksumTables
+	for len(data) >= 8 {
+		c ^= uint32(data[0])<<24 | uint32(data[1])<<16 | uint32(data[2])<<8 | uint32(data[3])
+		c = t[7][c>>24] ^ t[6][byte(c>>16)] ^ t[5][byte(c>>8)] ^ t[4][byte(c)] ^
+			t[3][data[4]] ^ t[2][data[5]] ^ t[1][data[6]] ^ t[0][data[7]]
+		data = data[8:]
+	}
+	for _, b := range data {
+		c = c<<8 ^ t[0][byte(c>>24)^b]
+	}
+	return c
+}
+
+// Cksum returns the CRC that POSIX cksum(1) prints for data: the CRC of the
+// bytes followed by their length (least significant byte first, as few
+// bytes as needed), complemented.
+func Cksum(data []byte) uint32 {
+	return cksumFinish(cksumUpdate(0, data), len(data))
+}
+
+// cksumFinish feeds the length n into the CRC register c and complements it.
+func cksumFinish(c uint32, n int) uint32 {
+	var b [8]byte
+	k := 0
+	for l := uint64(n); l != 0; l >>= 8 {
+		b[k] = byte(l)
+		k++
+	}
+	return ^cksumUpdate(c, b[:k])
 }
 
 // snippet quotes at most 200 bytes of b for a log line.

@@ -46,30 +46,50 @@ var (
 	ErrUnresponsive = errors.New("backdoor shell did not answer in time")
 	// ErrClosed means Close was called.
 	ErrClosed = errors.New("backdoor shell closed")
+	// ErrBadReply means a reply failed its checks: its length, checksum or
+	// framing did not match (output lost or corrupted on the way), or the
+	// guest could not checksum or send it. The output is not returned.
+	ErrBadReply = errors.New("backdoor reply failed its checks")
+	// ErrOutputSpace means the file system holding the command's output in
+	// the guest was full, so the output may be incomplete; it is not
+	// returned.
+	ErrOutputSpace = errors.New("no space for the command's output in the guest")
 )
 
 // DefaultGrace is how long past a command's own timeout the host waits for
 // its reply before it declares the shell unresponsive.
 const DefaultGrace = 30 * time.Second
 
-// readyTimeout bounds the preamble round trip in WaitReady (it runs two
+// readyTimeout bounds the preamble round trip in WaitReady (it runs a few
 // small programs in the guest).
 const readyTimeout = 2 * time.Minute
+
+// pageSize is the allocation unit of a tmpfs: an output within a page of
+// the tmpfs's capacity may have been cut off by ENOSPC.
+const pageSize = 4096
 
 var (
 	// errDeadline is the internal result of a host-side deadline.
 	errDeadline = errors.New("deadline exceeded")
-	// errEncoding is a complete reply whose output the guest failed to encode.
-	errEncoding = errors.New("encoding the output in the guest failed")
+	// errStalled is the internal result of a read that waited stallProbe.
+	errStalled = errors.New("no data")
+	// errInStep marks a failed reply that was read to its end: the shell
+	// is still in step.
+	errInStep = errors.New("reply read to its end")
 )
 
 // Shell is the host end of one guest's backdoor shell. Its methods may be
 // called from several goroutines; commands run one at a time.
 type Shell struct {
 	// Grace is how long past a command's timeout Run waits for the reply
-	// before giving up on the shell; zero means DefaultGrace. Set it before
-	// the first call.
+	// before giving up on the shell, and how long a resynchronisation may
+	// take; zero means DefaultGrace. Set it before the first call.
 	Grace time.Duration
+	// Encoding is how the guest sends large or binary outputs: Raw on a
+	// flow-controlled 8-bit clean channel (a virtio serial port), Base64 on
+	// a terminal (hvc0, the NixOS-compatible mode). Zero means Base64. Set
+	// it before WaitReady.
+	Encoding Encoding
 
 	w      io.Writer
 	log    *slog.Logger
@@ -83,6 +103,9 @@ type Shell struct {
 	dead     error      // permanent failure (disconnected or closed)
 	ready    bool       // preamble installed in the current shell
 	broken   error      // why the shell is unusable until the next WaitReady
+	unsynced error      // a reply was cut off or garbled: resynchronise before the next command
+	info     readyInfo  // from the ready line
+	probe    string     // id of a stall probe whose answer may still come
 	marker   bool       // Run consumed a marker that WaitReady has not seen
 	inflight chan error // a write that did not finish before its deadline
 	nonce    string
@@ -173,7 +196,11 @@ func (s *Shell) WaitReady(ctx context.Context) error {
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	id := s.nextID()
-	if err := s.send(ctx, timer.C, []byte(Preamble+initLine(id))); err != nil {
+	enc := s.Encoding
+	if enc != Raw {
+		enc = Base64
+	}
+	if err := s.send(ctx, timer.C, []byte(Preamble+initLine(id, enc))); err != nil {
 		return fmt.Errorf("sending the backdoor preamble: %w", s.deadlineErr(err, "the preamble"))
 	}
 	line, err := s.replyLine(ctx, timer.C, id)
@@ -188,8 +215,13 @@ func (s *Shell) WaitReady(ctx context.Context) error {
 	default:
 		return fmt.Errorf("setting up the backdoor shell: unexpected reply %q", line)
 	}
-	s.ready, s.broken = true, nil
-	s.log.Debug("backdoor shell ready", "bash", rest, "took", time.Since(start))
+	info, err := parseReady(rest)
+	if err != nil {
+		return fmt.Errorf("setting up the backdoor shell: %w", err)
+	}
+	s.ready, s.broken, s.unsynced, s.info = true, nil, nil, info
+	s.log.Debug("backdoor shell ready", "bash", info.bash, "output_dir", info.dir, "tmpfs_bytes", info.capacity,
+		"encoding", string(enc), "took", time.Since(start))
 	return nil
 }
 
@@ -209,6 +241,9 @@ func (s *Shell) Run(ctx context.Context, command string, timeout time.Duration) 
 	if err := s.usable(); err != nil {
 		return Result{}, err
 	}
+	if err := s.resync(ctx); err != nil {
+		return Result{}, err
+	}
 	id := s.nextID()
 	line, err := runLine(id, command, timeout)
 	if err != nil {
@@ -226,11 +261,11 @@ func (s *Shell) Run(ctx context.Context, command string, timeout time.Duration) 
 	}
 	start := time.Now()
 	if err := s.send(ctx, deadline, []byte(line)); err != nil {
-		return Result{}, s.fail(err, timeout)
+		return Result{}, s.fail(ctx, err, timeout)
 	}
 	res, err := s.readRun(ctx, deadline, id)
 	if err != nil {
-		return Result{}, s.fail(err, timeout)
+		return Result{}, s.fail(ctx, err, timeout)
 	}
 	s.log.Debug("backdoor command done", "id", id, "status", res.Status, "timed_out", res.TimedOut,
 		"stdout_bytes", len(res.Stdout), "took", time.Since(start))
@@ -252,22 +287,69 @@ func (s *Shell) usable() error {
 
 // fail records what a failed Run means for the shell and returns the error
 // to report.
-func (s *Shell) fail(err error, timeout time.Duration) error {
+func (s *Shell) fail(ctx context.Context, err error, timeout time.Duration) error {
 	switch {
 	case s.dead != nil:
 		return s.dead
-	case errors.Is(err, errEncoding):
+	case errors.Is(err, errInStep):
 		return err // the reply was complete: the shell is still in step
 	case errors.Is(err, ErrRestarted):
 		s.broken = err
 	case errors.Is(err, errDeadline):
-		s.broken = fmt.Errorf("%w: no reply within the %v timeout plus %v", ErrUnresponsive, timeout, s.graceOrDefault())
+		s.unsynced = fmt.Errorf("%w: no reply within the %v timeout plus %v", ErrUnresponsive, timeout, s.graceOrDefault())
+		return s.unsynced
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		s.broken = fmt.Errorf("command interrupted: %w", err)
+		s.unsynced = fmt.Errorf("command interrupted: %w", err)
+		return s.unsynced
 	default:
-		s.broken = fmt.Errorf("backdoor protocol error: %w", err)
+		// The reply was cut off or garbled: find its end now, so that the
+		// next command starts in step.
+		s.unsynced = fmt.Errorf("%w: %w", ErrBadReply, err)
+		bad := s.unsynced
+		if rerr := s.resync(ctx); rerr != nil {
+			return fmt.Errorf("%w; then %w", bad, rerr)
+		}
+		return bad
 	}
 	return s.broken
+}
+
+// resync brings the host back in step with the shell after a reply that was
+// not read to its end: it asks for a sync reply and skips everything before
+// it. It waits at most the grace period (the shell may still be sending the
+// rest of the bad reply, or still be running the interrupted command); when
+// that fails the shell stays out of step and the next call tries again.
+func (s *Shell) resync(ctx context.Context) error {
+	if s.unsynced == nil {
+		return nil
+	}
+	why := s.unsynced
+	t := time.NewTimer(s.graceOrDefault())
+	defer t.Stop()
+	id := s.nextID()
+	start := time.Now()
+	err := s.send(ctx, t.C, []byte(syncLine(id)))
+	var line string
+	if err == nil {
+		line, err = s.replyLine(ctx, t.C, id)
+	}
+	if err == nil && line != "sync" {
+		err = fmt.Errorf("unexpected sync reply %q", line)
+	}
+	switch {
+	case err == nil:
+		s.unsynced = nil
+		s.log.Debug("backdoor shell resynchronised", "after", why, "took", time.Since(start))
+		return nil
+	case s.dead != nil:
+		return s.dead
+	case errors.Is(err, ErrRestarted):
+		s.broken = err
+		return fmt.Errorf("%w: %w", ErrNotReady, err)
+	case errors.Is(err, errDeadline):
+		err = fmt.Errorf("no answer to a resynchronisation within %v", s.graceOrDefault())
+	}
+	return fmt.Errorf("%w: the shell is out of step (%w) and %w", ErrNotReady, why, err)
 }
 
 func (s *Shell) graceOrDefault() time.Duration {
@@ -336,6 +418,11 @@ func (s *Shell) send(ctx context.Context, deadline <-chan time.Time, p []byte) e
 
 // fill appends the next chunk from the connection to s.buf.
 func (s *Shell) fill(ctx context.Context, deadline <-chan time.Time) error {
+	return s.fillOrStall(ctx, deadline, nil)
+}
+
+// fillOrStall is fill that also gives up with errStalled when stall fires.
+func (s *Shell) fillOrStall(ctx context.Context, deadline, stall <-chan time.Time) error {
 	if s.dead != nil {
 		return s.dead
 	}
@@ -357,6 +444,8 @@ func (s *Shell) fill(ctx context.Context, deadline <-chan time.Time) error {
 		return ctx.Err()
 	case <-deadline:
 		return errDeadline
+	case <-stall:
+		return errStalled
 	}
 }
 
@@ -456,7 +545,7 @@ func (s *Shell) replyLine(ctx context.Context, deadline <-chan time.Time, id str
 	return string(line), err
 }
 
-// readRun reads the reply frame of command id.
+// readRun reads the reply frame of command id and checks it.
 func (s *Shell) readRun(ctx context.Context, deadline <-chan time.Time, id string) (Result, error) {
 	hl, err := s.replyLine(ctx, deadline, id)
 	if err != nil {
@@ -466,42 +555,143 @@ func (s *Shell) readRun(ctx context.Context, deadline <-chan time.Time, id strin
 	if err != nil {
 		return Result{}, err
 	}
+	s.probe = "" // the next header search skips its answer
+	f := &frame{s: s, ctx: ctx, deadline: deadline, trailer: []byte("DT " + id + " end ")}
+	defer func() {
+		if f.probe != nil && !f.answered {
+			s.probe = f.probeID
+		}
+	}()
 	var out []byte
-	if h.base64 {
-		enc, err := s.readLine(ctx, deadline)
+	if h.enc == 'b' {
+		enc, err := f.line()
+		if errors.Is(err, errLost) {
+			return Result{}, fmt.Errorf("%w: %w (%w)", ErrBadReply, err, errInStep)
+		}
 		if err != nil {
 			return Result{}, err
+		}
+		if i := bytes.Index(enc, f.trailer); i >= 0 {
+			// The payload's newline was lost: the trailer is in the line.
+			s.buf = append(append([]byte(nil), enc[i:]...), append([]byte{'\n'}, s.buf...)...)
+			enc = enc[:i]
+			err = errors.New("the reply was cut short (output lost on the way)")
 		}
 		out = make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
-		n, err := base64.StdEncoding.Decode(out, enc)
-		if err != nil {
-			return Result{}, fmt.Errorf("decoding the output: %w", err)
-		}
+		n, derr := base64.StdEncoding.Decode(out, enc)
 		out = out[:n]
+		if derr != nil && err == nil {
+			err = fmt.Errorf("decoding the base64 output: %w", derr)
+		}
 	} else {
-		raw, err := s.readN(ctx, deadline, h.length+1)
-		if err != nil {
+		out, err = f.payload(int(h.length))
+		if errors.Is(err, errLost) {
+			return Result{}, fmt.Errorf("%w: %w (%w)", ErrBadReply, err, errInStep)
+		}
+		if err != nil && !errors.Is(err, errShort) {
 			return Result{}, err
 		}
-		if raw[h.length] != '\n' {
-			return Result{}, fmt.Errorf("reply payload of %d bytes not followed by a newline", h.length)
-		}
-		out = bytes.Clone(raw[:h.length])
 	}
-	tl, err := s.readLine(ctx, deadline)
-	if err != nil {
-		return Result{}, err
+	tl, terr := f.line()
+	if errors.Is(terr, errLost) {
+		return Result{}, fmt.Errorf("%w: %w (%w)", ErrBadReply, terr, errInStep)
 	}
-	rc, err := parseTrailer(string(tl), id)
-	if err != nil {
-		return Result{}, err
+	if terr != nil {
+		return Result{}, terr
 	}
-	if rc != 0 {
-		return Result{}, fmt.Errorf("%w (base64 exited with %d)", errEncoding, rc)
+	rc, crc, terr := parseTrailer(string(tl), id, h.crcLater)
+	if terr != nil {
+		return Result{}, terr
 	}
-	res := Result{Status: h.status, Stdout: out, TimedOut: h.timedOut}
+	if h.crcLater {
+		h.crc = crc
+	}
+	// In step from here on.
+	inStep := func(err error) (Result, error) {
+		return Result{}, fmt.Errorf("%w: %w (%w)", ErrBadReply, err, errInStep)
+	}
+	switch {
+	case err != nil:
+		return inStep(err)
+	case h.enc == 'e':
+		return inStep(fmt.Errorf("cksum failed in the guest (status %d)", rc))
+	case h.enc == 'f':
+		return Result{}, fmt.Errorf("%w: the file system holding %s is full (%w)", ErrOutputSpace, s.info.dir, errInStep)
+	case rc != 0:
+		return inStep(fmt.Errorf("sending the output failed in the guest (status %d)", rc))
+	case int64(len(out)) != h.length:
+		return inStep(fmt.Errorf("got %d bytes of output, the guest sent %d", len(out), h.length))
+	}
+	sum := f.crc // computed while the raw payload arrived
+	if h.enc == 'b' {
+		sum = Cksum(out)
+	}
+	if sum != h.crc {
+		return inStep(fmt.Errorf("checksum of the %d bytes of output is %d, the guest computed %d", len(out), sum, h.crc))
+	}
+	if c := s.info.capacity; c > 0 && h.length+pageSize > c {
+		return Result{}, fmt.Errorf("%w: the output (%d bytes) filled the backdoor's %d MiB tmpfs %s (%w)",
+			ErrOutputSpace, h.length, c>>20, s.info.dir, errInStep)
+	}
+	res := Result{Status: h.status, Stdout: bytes.Clone(out), TimedOut: h.timedOut}
 	if res.TimedOut {
 		res.Status = TimeoutStatus
 	}
 	return res, nil
+}
+
+// RunNixOSFraming runs command the way the NixOS test driver does, over the
+// same shell: `timeout 900 bash -c COMMAND | (base64 -w 0; echo)`, then
+// `echo ${PIPESTATUS[0]}`. It exists as the baseline of the benchmarks and
+// has none of Run's properties: no checks (a short reply goes unnoticed),
+// no guest-side timeout, and it waits for every process holding stdout.
+func (s *Shell) RunNixOSFraming(ctx context.Context, command string) (Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return Result{}, err
+	}
+	if err := s.resync(ctx); err != nil {
+		return Result{}, err
+	}
+	if strings.IndexByte(command, 0) >= 0 {
+		return Result{}, errors.New("command contains a NUL byte")
+	}
+	fail := func(err error) (Result, error) {
+		s.unsynced = fmt.Errorf("baseline command interrupted: %w", err)
+		return Result{}, err
+	}
+	if s.probe != "" {
+		// This framing has no ids: consume the answer of the last reply's
+		// stall probe first.
+		t := time.NewTimer(s.graceOrDefault())
+		defer t.Stop()
+		if _, err := s.replyLine(ctx, t.C, s.probe); err != nil {
+			return fail(err)
+		}
+		s.probe = ""
+	}
+	if err := s.send(ctx, nil, []byte("timeout 900 bash -c "+Quote(command)+" | (base64 -w 0; echo)\n")); err != nil {
+		return fail(err)
+	}
+	enc, err := s.readLine(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	out, err := base64.StdEncoding.DecodeString(string(bytes.TrimLeft(enc, "\n")))
+	if err != nil {
+		return fail(fmt.Errorf("decoding the output: %w", err))
+	}
+	if err := s.send(ctx, nil, []byte("echo ${PIPESTATUS[0]}\n")); err != nil {
+		return fail(err)
+	}
+	line, err := s.readLine(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := strconv.Atoi(string(line))
+	if err != nil {
+		return fail(fmt.Errorf("malformed status line %q", line))
+	}
+	return Result{Status: st, Stdout: out}, nil
 }

@@ -25,6 +25,7 @@ func readyShell(t testing.TB, tr transport, junk string) (*Shell, *fakeGuest) {
 	t.Helper()
 	g := startGuest(t, tr, junk)
 	s := New(g.conn, nil)
+	s.Encoding = tr.encoding()
 	t.Cleanup(func() { s.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -276,6 +277,7 @@ func TestHostDeadline(t *testing.T) {
 
 func TestContextCancel(t *testing.T) {
 	s, _ := readyShell(t, pipes, "")
+	s.Grace = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -286,8 +288,24 @@ func TestContextCancel(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("cancel took %v", took)
 	}
+	// The shell is still running the command: it cannot resynchronise.
 	if _, err := s.Run(context.Background(), "true", 0); !errors.Is(err, ErrNotReady) {
 		t.Errorf("Run after a cancelled command: %v, want ErrNotReady", err)
+	}
+}
+
+func TestResyncAfterCancel(t *testing.T) {
+	s, _ := readyShell(t, pipes, "")
+	s.Grace = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.Run(ctx, "sleep 0.5; echo lost", 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run with an expiring context: %v", err)
+	}
+	// Once the interrupted command ended, the next call finds the end of
+	// its reply and goes on.
+	if got := run(t, s, "echo next", 0); string(got.Stdout) != "next\n" {
+		t.Errorf("after resynchronising: %q", got.Stdout)
 	}
 }
 
@@ -450,6 +468,11 @@ func TestOutputFilesCleanedUp(t *testing.T) {
 	for range 150 {
 		run(t, s, "echo x", 0)
 	}
+	// The shell truncates a command's output file after sending its reply,
+	// so the host may see the last one before that. A command with no
+	// output makes sure every "x" was truncated (it was the race behind
+	// this test's failures under load).
+	run(t, s, "true", 0)
 	dirs, err := filepath.Glob(filepath.Join(g.tmp, "distrotest.*"))
 	if err != nil || len(dirs) != 1 {
 		t.Fatalf("guest temp dirs: %v, %v", dirs, err)

@@ -25,8 +25,14 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// Marker is the line the backdoor prints on hvc0 when the shell is ready.
+// Marker is the line the backdoor prints on its shell device when the shell
+// is ready (the NixOS test driver's).
 const Marker = "Spawning backdoor root shell..."
+
+// ShellPort is the name of the virtio serial port the backdoor script
+// listens on (manifest.BackdoorVirtioPort); the guest finds it as the
+// /dev/vport* whose /sys/class/virtio-ports/*/name is this.
+const ShellPort = "org.distrotest.shell"
 
 // UserMAC is the MAC address of the user-mode (NAT) NIC; the setup script
 // gives it QEMU's fixed address 10.0.2.15.

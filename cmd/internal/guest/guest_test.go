@@ -54,6 +54,12 @@ func TestHostName(t *testing.T) {
 	}
 }
 
+func TestBackdoorListensOnShellPort(t *testing.T) {
+	if !strings.Contains(string(asset("backdoor")), `= `+ShellPort+` ]`) {
+		t.Fatalf("backdoor script does not look for the port %q", ShellPort)
+	}
+}
+
 func TestKernelParams(t *testing.T) {
 	tests := []struct {
 		name    string

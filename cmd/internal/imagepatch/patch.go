@@ -121,6 +121,7 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 		Disk: "disk.qcow2", DiskFormat: "qcow2", Kernel: "vmlinuz", Initrd: "initrd",
 		RootDevice: root.Device(), Filesystem: root.Filesystem, Strategy: spec.Strategy,
 		SystemdVersion: systemd, KernelVersion: boot.KernelVersion,
+		Backdoor: manifest.BackdoorVirtioPort, // guest.NewPlan's backdoor
 	}
 	m.KernelParams = append([]string{"root=" + m.RootDevice}, baseParams...)
 	for _, u := range masks {

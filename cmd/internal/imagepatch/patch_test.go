@@ -140,6 +140,7 @@ func TestPatchFilesystems(t *testing.T) {
 				RootDevice: "/dev/vda1", Filesystem: "ext4",
 				KernelParams: []string{"root=/dev/vda1", "rw", "console=ttyS0"},
 				Strategy:     "disk", SystemdVersion: 257, KernelVersion: "6.1.0-10-amd64",
+				Backdoor: manifest.BackdoorVirtioPort,
 			}
 			if diff := cmp.Diff(want, m); diff != "" {
 				t.Errorf("manifest (-want +got):\n%s", diff)

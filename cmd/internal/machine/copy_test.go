@@ -109,6 +109,9 @@ func TestTarRoundTrip(t *testing.T) {
 		"dangling":     {link: "/nonexistent"},
 		"deep/er/file": {data: "x", mode: 0o640},
 	})
+	// A non-root user cannot remove ro/inside while ro is read-only:
+	// make it writable again before t.TempDir's cleanup removes the tree.
+	t.Cleanup(func() { os.Chmod(filepath.Join(src, "ro"), 0o755) })
 	var archive bytes.Buffer
 	if err := writeTar(&archive, src, "copy"); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,9 @@
 // Package machine is one virtual machine of a test: a QEMU process booted
 // from a prepared image (cmd/internal/manifest), its QMP connection
-// (cmd/internal/qmp), the guest's root shell (cmd/internal/backdoor) on the
-// virtconsole hvc0 or, with Config.ShellPort, on a virtio serial port, and
-// its serial console. It is the test API in Go that the Python bridge
+// (cmd/internal/qmp, go-qemu's generated commands), the guest's root shell
+// (cmd/internal/backdoor) on the virtio serial port qemu.ShellPortName when
+// the image's manifest says so (our prepared images) or else on the
+// virtconsole hvc0 (NixOS-style images), and its serial console. It is the test API in Go that the Python bridge
 // exposes with nixpkgs' names: Start, Execute, Shutdown, Reboot, Crash,
 // WaitForShutdown, Screenshot, SendKey, SendConsole, ForwardPort,
 // CopyFromHost, CopyFromMachine, SetLinks (block/unblock), and so on.
@@ -34,7 +35,10 @@
 // command line). The VM tests boot a prepared image and run only with
 // DISTROTEST_VM_TESTS=1 and DISTROTEST_TEST_IMAGE=<prepared image dir>;
 // DISTROTEST_TEST_SHELL_PORT=1 puts the shell on the virtio port for images
-// whose backdoor listens there. testdata/mkharness.sh builds a tiny image
+// whose manifest does not say so (testdata/mkharness.sh). TestVMChannelFaults
+// is the shell channel's fault suite (four machines); BenchmarkVMChannel
+// compares the protocol with the NixOS framing (run it with -run '^$'
+// -bench VMChannel -benchtime 1x). testdata/mkharness.sh builds a tiny image
 // from the host's kernel, bash and busybox that boots in seconds under TCG,
 // for development (it serves the shell on either device).
 package machine

@@ -68,8 +68,9 @@ type Config struct {
 	// CPU overrides QEMU's -cpu model (see qemu.Config.CPU).
 	CPU string
 	// ShellPort puts the guest's shell on the virtio serial port of this
-	// name instead of the virtconsole hvc0 (see qemu.Config.ShellPort);
-	// the image's backdoor must listen there (qemu.ShellPortName).
+	// name instead of the virtconsole hvc0 (see qemu.Config.ShellPort).
+	// Empty means what the image's manifest says: qemu.ShellPortName for
+	// manifest.BackdoorVirtioPort, hvc0 otherwise.
 	ShellPort string
 	// Host is the result of qemu.Probe.
 	Host qemu.Host
@@ -303,7 +304,7 @@ func (m *Machine) QEMUConfig() qemu.Config {
 		QMPSocket:    m.sock("qmp"),
 		ShellSocket:  m.sock("shell"),
 		SerialSocket: m.sock("serial"),
-		ShellPort:    m.cfg.ShellPort,
+		ShellPort:    m.shellPort(),
 		ExtraArgs:    m.cfg.ExtraQEMUArgs,
 	}
 	if m.cfg.NixStore != "" {
@@ -319,6 +320,17 @@ func (m *Machine) QEMUConfig() qemu.Config {
 		})
 	}
 	return c
+}
+
+// shellPort is the virtio serial port of the guest's shell, "" for hvc0.
+func (m *Machine) shellPort() string {
+	if m.cfg.ShellPort != "" {
+		return m.cfg.ShellPort
+	}
+	if m.manifest.BackdoorTransport() == manifest.BackdoorVirtioPort {
+		return qemu.ShellPortName
+	}
+	return ""
 }
 
 // startTimeout bounds how long QEMU may take to connect its sockets.
@@ -399,6 +411,11 @@ func (m *Machine) start(ctx context.Context) (*run, error) {
 	m.console.reset()
 	go m.readSerial(r)
 	r.shell = backdoor.New(r.shellConn, m.log.With("source", "shell"))
+	if cfg.ShellPort != "" {
+		r.shell.Encoding = backdoor.Raw // flow-controlled and 8-bit clean
+	} else {
+		r.shell.Encoding = backdoor.Base64 // a terminal a command may reconfigure
+	}
 	m.log.Info("qemu running", "pid", proc.Pid())
 	ok = true
 	return r, nil
@@ -659,7 +676,7 @@ func (m *Machine) Crash(ctx context.Context) error {
 	}
 	m.log.Info("crashing")
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := r.qmp.Execute(qctx, "quit", nil, nil)
+	err := r.qmp.Raw(qctx).Quit()
 	cancel()
 	if err == nil || diedDuring(r, err) {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)

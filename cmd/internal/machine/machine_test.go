@@ -412,3 +412,39 @@ func TestStartFailure(t *testing.T) {
 		t.Error("Execute on a machine that cannot start succeeded")
 	}
 }
+
+func TestKeyValues(t *testing.T) {
+	tests := []struct {
+		combo   string
+		want    string // the QMP send-key "keys" argument
+		wantErr bool
+	}{
+		{"ret", `[{"data":"ret","type":"qcode"}]`, false},
+		{"ctrl-alt-delete", `[{"data":"ctrl","type":"qcode"},{"data":"alt","type":"qcode"},{"data":"delete","type":"qcode"}]`, false},
+		{KeyFor("A"), `[{"data":"shift","type":"qcode"},{"data":"a","type":"qcode"}]`, false},
+		{KeyFor("?"), `[{"data":"shift","type":"qcode"},{"data":"slash","type":"qcode"}]`, false},
+		{"0x1c", `[{"data":28,"type":"number"}]`, false},
+		{"ctrl-nosuchkey", "", true},
+		{"0xzz", "", true},
+	}
+	for _, tt := range tests {
+		keys, err := keyValues(tt.combo)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("keyValues(%q) error = %v, wantErr %v", tt.combo, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		got, err := json.Marshal(keys)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("keyValues(%q) = %s, %v; want %s", tt.combo, got, err, tt.want)
+		}
+	}
+	// Every character nixpkgs' send_chars types has a key code.
+	for c := range charKeys {
+		if _, err := keyValues(KeyFor(c)); err != nil {
+			t.Errorf("character %q: %v", c, err)
+		}
+	}
+}

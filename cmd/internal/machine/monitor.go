@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -16,8 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/digitalocean/go-qemu/qmp/raw"
+
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
-	"github.com/distrotest/distrotest/cmd/internal/qmp"
 )
 
 // QMP runs a QMP command on the running machine; args may be nil, reply
@@ -43,7 +44,7 @@ func (m *Machine) SendMonitorCommand(ctx context.Context, command string) (strin
 	if err != nil {
 		return "", err
 	}
-	out, err := r.qmp.HumanMonitorCommand(ctx, command)
+	out, err := r.qmp.Raw(ctx).HumanMonitorCommand(command, nil)
 	if err != nil {
 		if diedDuring(r, err) {
 			return "", m.exitedErr(r, fmt.Sprintf("running monitor command %q", command))
@@ -85,19 +86,11 @@ func (m *Machine) Screenshot(ctx context.Context, path string) error {
 	tmp.Close()
 	defer os.Remove(tmp.Name())
 
-	type dumpArgs struct {
-		Filename string `json:"filename"`
-		Format   string `json:"format,omitempty"`
-	}
-	err = m.QMP(ctx, "screendump", dumpArgs{Filename: tmp.Name(), Format: "png"}, nil)
-	var qerr *qmp.Error
-	if errors.As(err, &qerr) && strings.Contains(qerr.Desc, "format") {
-		// QEMU without PNG support (before 7.1 or built without libpng):
-		// take a PPM and convert it.
-		m.log.Debug("screendump cannot write PNG, converting a PPM", "err", err)
-		if err = m.QMP(ctx, "screendump", dumpArgs{Filename: tmp.Name()}, nil); err == nil {
-			err = ppmFileToPNG(tmp.Name())
-		}
+	// go-qemu's screendump has no format argument: QEMU writes a PPM, which
+	// is converted (that also works with QEMU before 7.1 or without libpng).
+	err = m.qmpRun(ctx, "screendump", func(r *raw.Monitor) error { return r.Screendump(tmp.Name()) })
+	if err == nil {
+		err = ppmFileToPNG(tmp.Name())
 	}
 	if err != nil {
 		return fmt.Errorf("machine %s: screenshot: %w", m.cfg.Name, err)
@@ -189,10 +182,53 @@ func ppmToken(br *bufio.Reader) (string, error) {
 }
 
 // SendKey presses a key combination on the guest's keyboard, in QEMU's
-// sendkey syntax ("ctrl-alt-delete", "ret", "shift-a"). A single character
-// is translated to its key ("A" is shift-a, "\n" is ret), as in nixpkgs.
+// sendkey syntax ("ctrl-alt-delete", "ret", "shift-a", "0x1c"). A single
+// character is translated to its key ("A" is shift-a, "\n" is ret), as in
+// nixpkgs.
 func (m *Machine) SendKey(ctx context.Context, key string) error {
-	return m.hmp(ctx, "sendkey "+KeyFor(key))
+	keys, err := keyValues(KeyFor(key))
+	if err != nil {
+		return fmt.Errorf("machine %s: send key %q: %w", m.cfg.Name, key, err)
+	}
+	return m.qmpRun(ctx, "send-key", func(r *raw.Monitor) error { return r.SendKey(keys, nil) })
+}
+
+// keyValues parses a sendkey combination into QMP send-key keys: QEMU key
+// codes (qcodes) by name, or numbers written 0x...
+func keyValues(combo string) ([]raw.KeyValue, error) {
+	var keys []raw.KeyValue
+	for _, k := range strings.Split(combo, "-") {
+		if n, ok := strings.CutPrefix(k, "0x"); ok {
+			v, err := strconv.ParseInt(n, 16, 64)
+			if err != nil {
+				return nil, fmt.Errorf("bad key number %q", k)
+			}
+			keys = append(keys, raw.KeyValuefloat64(v))
+			continue
+		}
+		var q raw.QKeyCode
+		b, _ := json.Marshal(k)
+		if err := json.Unmarshal(b, &q); err != nil {
+			return nil, fmt.Errorf("unknown key %q (QEMU key codes: ret, spc, a, shift, ctrl, alt, f1, ...)", k)
+		}
+		keys = append(keys, raw.KeyValueQcode(q))
+	}
+	return keys, nil
+}
+
+// qmpRun runs one of go-qemu's generated commands on the running machine.
+func (m *Machine) qmpRun(ctx context.Context, name string, f func(*raw.Monitor) error) error {
+	r, err := m.running()
+	if err != nil {
+		return err
+	}
+	if err := f(r.qmp.Raw(ctx)); err != nil {
+		if diedDuring(r, err) {
+			return m.exitedErr(r, "running qmp "+name)
+		}
+		return fmt.Errorf("machine %s: qmp %s: %w", m.cfg.Name, name, err)
+	}
+	return nil
 }
 
 // SendChars types chars on the guest's keyboard, one key at a time with
@@ -223,12 +259,9 @@ func (m *Machine) ForwardPort(ctx context.Context, hostPort, guestPort int) erro
 // from the other machines (block), up plugs it back in (unblock). The
 // user-mode NIC is left alone.
 func (m *Machine) SetLinks(ctx context.Context, up bool) error {
-	type linkArgs struct {
-		Name string `json:"name"`
-		Up   bool   `json:"up"`
-	}
 	for _, n := range m.cfg.NICs {
-		if err := m.QMP(ctx, "set_link", linkArgs{Name: qemu.VLANNIC(n.VLAN), Up: up}, nil); err != nil {
+		name := qemu.VLANNIC(n.VLAN)
+		if err := m.qmpRun(ctx, "set_link", func(r *raw.Monitor) error { return r.SetLink(name, up) }); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,20 @@ const FileName = "manifest.json"
 // CurrentVersion is the manifest format version this package writes.
 const CurrentVersion = 1
 
+// Where an image's backdoor shell listens (Manifest.Backdoor).
+const (
+	// BackdoorVirtioPort is a virtio serial port (the guest package's
+	// ShellPort name), which has flow control: what distrotest-gen's
+	// prepared images use.
+	BackdoorVirtioPort = "virtio-port"
+	// BackdoorHVC0 is the virtconsole hvc0 with the NixOS test driver's
+	// marker, for images that bring their own backdoor: a virtconsole drops
+	// guest output when the host is slow, so replies there are only as
+	// safe as their checks (a short reply fails the call). An empty
+	// Backdoor means this.
+	BackdoorHVC0 = "hvc0"
+)
+
 // Manifest is the content of manifest.json.
 type Manifest struct {
 	Version        int      `json:"version"`
@@ -40,6 +54,17 @@ type Manifest struct {
 	Strategy       string   `json:"strategy"`
 	SystemdVersion int      `json:"systemd_version,omitempty"`
 	KernelVersion  string   `json:"kernel_version,omitempty"`
+	// Backdoor is where the image's backdoor shell listens:
+	// BackdoorVirtioPort or BackdoorHVC0 (empty: BackdoorHVC0).
+	Backdoor string `json:"backdoor,omitempty"`
+}
+
+// BackdoorTransport returns Backdoor with the default applied.
+func (m *Manifest) BackdoorTransport() string {
+	if m.Backdoor == "" {
+		return BackdoorHVC0
+	}
+	return m.Backdoor
 }
 
 // Validate checks the fields the runner depends on.
@@ -61,6 +86,11 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Strategy == "" {
 		errs = append(errs, errors.New("strategy is empty"))
+	}
+	switch m.Backdoor {
+	case "", BackdoorVirtioPort, BackdoorHVC0:
+	default:
+		errs = append(errs, fmt.Errorf("backdoor %q is not %q or %q", m.Backdoor, BackdoorVirtioPort, BackdoorHVC0))
 	}
 	return errors.Join(errs...)
 }

@@ -15,6 +15,7 @@ func valid() *Manifest {
 		Disk: "disk.qcow2", DiskFormat: "qcow2", Kernel: "vmlinuz", Initrd: "initrd",
 		RootDevice: "/dev/vda1", Filesystem: "ext4",
 		KernelParams: []string{"root=/dev/vda1", "rw"}, Strategy: "disk", SystemdVersion: 257,
+		Backdoor: BackdoorVirtioPort,
 	}
 }
 
@@ -46,6 +47,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad format", `{"version":1,"disk":"d","disk_format":"vmdk","strategy":"disk"}`, `disk_format "vmdk"`},
 		{"kernel without initrd", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","kernel":"k"}`, "kernel and initrd"},
 		{"not json", `hello`, "decoding"},
+		{"unknown backdoor", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","backdoor":"ttyS1"}`, `backdoor "ttyS1"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,5 +72,22 @@ func TestPath(t *testing.T) {
 	}
 	if got := Path("/a", "/x/y"); got != "/x/y" {
 		t.Errorf("Path absolute = %q", got)
+	}
+}
+
+func TestBackdoorTransport(t *testing.T) {
+	for _, tt := range []struct{ field, want string }{
+		{"", BackdoorHVC0}, // manifests written before the field existed
+		{BackdoorHVC0, BackdoorHVC0},
+		{BackdoorVirtioPort, BackdoorVirtioPort},
+	} {
+		m := valid()
+		m.Backdoor = tt.field
+		if err := m.Validate(); err != nil {
+			t.Errorf("Validate with backdoor %q: %v", tt.field, err)
+		}
+		if got := m.BackdoorTransport(); got != tt.want {
+			t.Errorf("BackdoorTransport() with %q = %q, want %q", tt.field, got, tt.want)
+		}
 	}
 }

@@ -25,8 +25,9 @@ const (
 	// StoreTag is the 9p mount tag of the Nix store share.
 	StoreTag = "nix-store"
 	// ShellPortName is the name of the virtio serial port for the guest's
-	// shell when Config.ShellPort is used.
-	ShellPortName = "org.distrotest.shell"
+	// shell when Config.ShellPort is used: the one our images' backdoor
+	// listens on.
+	ShellPortName = guest.ShellPort
 )
 
 // VLANNIC returns the device id of the NIC on vlan, the name QMP set_link

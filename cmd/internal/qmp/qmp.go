@@ -1,11 +1,15 @@
-// Package qmp is a small client for the QEMU Machine Protocol over a unix
-// socket: it negotiates capabilities, runs commands (several may be in flight;
-// replies are matched by id), and delivers asynchronous events on a channel.
+// Package qmp is the transport for the QEMU Machine Protocol over a unix
+// socket: it negotiates capabilities, runs commands (several may be in
+// flight; replies are matched by id), and delivers asynchronous events on a
+// channel. It has no message size limit.
 //
-// It exists because go-qemu is not available here and because its reader
-// gives up on replies larger than 64 KiB; this one has no message size limit.
-// It knows no QMP command beyond qmp_capabilities and human-monitor-command:
-// callers pass command names and argument structs themselves.
+// The commands themselves come from go-qemu (github.com/digitalocean/go-qemu):
+// Client.Monitor is its qmp.Monitor interface implemented over this
+// transport (go-qemu's own socket monitor gives up on replies over 64 KiB,
+// go-qemu issue #159), and Client.Raw its generated qmp/raw commands
+// (SetLink, Screendump, SendKey, Quit, Stop, Cont, HumanMonitorCommand,
+// ...), each bounded by a context. Client.Execute remains for commands by
+// name.
 //
 // The tests use a fake QMP server and, when qemu-system-x86_64 is installed,
 // a real QEMU started with `-machine none` (no guest, fast).
