@@ -28,6 +28,7 @@ let
       makeWrapper
       qemu_test
       python3
+      virtiofsd
       ;
   };
 
@@ -47,6 +48,7 @@ let
 
   nodes = import ./nodes.nix {
     inherit lib lookup releases;
+    inherit (pkgs) closureInfo;
   };
 
   outputs = import ./outputs.nix {

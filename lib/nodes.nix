@@ -6,6 +6,8 @@
   lookup,
   # { <distro>.<version> = { release; base; prepared; }; } offered on `system`
   releases,
+  # nixpkgs' closureInfo: the registration of extraPathsToRegister's closure
+  closureInfo,
 }:
 let
   a = import ./arguments.nix { inherit lib; };
@@ -30,14 +32,19 @@ let
         tag: dir:
         let
           f = "${field}.${tag}";
-          hasKeys = builtins.isAttrs dir && builtins.attrNames dir == [ "source" "target" ];
+          keys = builtins.attrNames dir;
+          hasKeys =
+            builtins.isAttrs dir
+            && builtins.elem "source" keys
+            && builtins.elem "target" keys
+            && builtins.all (k: builtins.elem k [ "source" "target" "readOnly" ]) keys;
         in
         a.all [
           (check where (a.isShareTag tag && tag != "nix-store")
             "${field}: the tag `${tag}` must be a letter then up to 30 letters, digits, '_' or '-' (and not `nix-store`, which is reserved for the Nix store)"
           )
           (check where hasKeys
-            "${f} must be an attribute set with exactly `source` and `target`, got ${
+            "${f} must be an attribute set with `source`, `target` and optionally `readOnly`, got ${
               if builtins.isAttrs dir && !lib.isDerivation dir then
                 "the attributes ${quote (builtins.attrNames dir)}"
               else
@@ -55,6 +62,9 @@ let
           )
           (check where (a.isMountTarget dir.target)
             "${f}.target must be an absolute guest path (not /) without spaces, commas, colons or quotes, got ${describe dir.target}"
+          )
+          (check where (builtins.isBool (dir.readOnly or false))
+            "${f}.readOnly must be true or false, got ${describe (dir.readOnly or null)}"
           )
         ];
     in
@@ -152,12 +162,24 @@ let
         image = "${prepared}";
         memory_size = node.memorySize;
         inherit (node) cpus vlans;
-        shared_dirs = builtins.mapAttrs (_: dir: {
-          source = "${dir.source}";
-          inherit (dir) target;
-        }) node.sharedDirs;
+        shared_dirs = builtins.mapAttrs (
+          _: dir:
+          {
+            source = "${dir.source}";
+            inherit (dir) target;
+          }
+          // lib.optionalAttrs (dir.readOnly or false) { read_only = true; }
+        ) node.sharedDirs;
         nix_store = builtins.storeDir;
         extra_paths_to_register = map (p: "${p}") node.extraPathsToRegister;
+      }
+      # The closure's registration (nix-store --dump-db format) is a store
+      # path: it reaches the guest with the store share, which loads it
+      # with nix-store --load-db at boot.
+      // lib.optionalAttrs (node.extraPathsToRegister != [ ]) {
+        nix_registration = "${closureInfo { rootPaths = node.extraPathsToRegister; }}/registration";
+      }
+      // {
         # for the derivation name; removed before writing driver.json
         tag = "${node.distro}-${node.version}";
       }

@@ -4,8 +4,8 @@
 #
 # distrotest is wrapped with what it executes (qemu-system-* and qemu-img
 # from qemu_test, python3 for the test script, distrotest-gen for
-# `run --image DISTRO/RELEASE`), so `nix run .#distrotest` works on a host
-# without any of them.
+# `run --image DISTRO/RELEASE`, virtiofsd for virtiofs shares), so
+# `nix run .#distrotest` works on a host without any of them.
 {
   lib,
   stdenv,
@@ -14,6 +14,9 @@
   makeWrapper,
   qemu_test,
   python3,
+  # nixpkgs' virtiofsd (the Rust one, unprivileged with --sandbox=none);
+  # null leaves virtiofs to a virtiofsd the host has
+  virtiofsd ? null,
 }:
 let
   fs = lib.fileset;
@@ -141,7 +144,8 @@ in
       qemu_test
       python3
       distrotest-gen
-    ];
+    ]
+    ++ lib.optional (virtiofsd != null) virtiofsd;
   };
 
   # `go test ./...` over the whole repository (VM tests skip: they need

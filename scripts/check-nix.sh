@@ -95,7 +95,9 @@ gomodcache=$(go env GOMODCACHE)
 goroot=$(go env GOROOT)
 host_path="$goroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 sandbox_paths=""
-for p in /bin /usr /lib /lib64 /lib32 /libx32 /etc/alternatives "$goroot" "$gomodcache"; do
+# /opt/distrotest/virtiofsd: the unprivileged virtiofsd (scripts/install-virtiofsd.sh)
+# that the stand-in's virtiofsd package points at
+for p in /bin /usr /lib /lib64 /lib32 /libx32 /etc/alternatives /opt/distrotest/virtiofsd "$goroot" "$gomodcache"; do
   [ -e "$p" ] && sandbox_paths+="$p "
 done
 nixopts=(

@@ -32,15 +32,15 @@ for p in "${packages[@]}"; do
 done
 sudo=
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
-if [ ${#missing[@]} -eq 0 ]; then
-  # The VM tests share the host's Nix store into guests; nix creates it on
-  # first use, the tests may come first.
-  [ -d /nix/store ] || $sudo mkdir -p /nix/store
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-
-echo "setup: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+# The VM tests share the host's Nix store into guests; nix creates it on
+# first use, the tests may come first.
 [ -d /nix/store ] || $sudo mkdir -p /nix/store
+# virtiofs: trixie's Rust virtiofsd in /opt/distrotest/virtiofsd (Debian 12
+# has none that runs unprivileged); does nothing when it is there.
+$sudo bash "$(dirname "$0")/install-virtiofsd.sh"

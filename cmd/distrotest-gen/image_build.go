@@ -14,6 +14,7 @@ import (
 
 func newImageBuildCommand() *cobra.Command {
 	var arch, out, mirror string
+	var packages []string
 	var refs []string
 	for _, r := range imagebuild.Releases() {
 		refs = append(refs, r.Ref()+" ("+strings.Join(r.Arches, ", ")+")")
@@ -48,6 +49,7 @@ Supported: ` + strings.Join(refs, ", "),
 				return err
 			}
 			req.Mirror = mirror
+			req.ExtraPackages = packages
 			stderr := cmd.ErrOrStderr()
 			opts := imagebuild.Options{Logger: slog.Default()}
 			if term.Progress(stderr) {
@@ -78,6 +80,7 @@ Supported: ` + strings.Join(refs, ", "),
 	}
 	cmd.Flags().StringVar(&arch, "arch", "x86_64-linux", "system to build for (Nix system name)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "also copy the image to `DIR`/disk.qcow2")
+	cmd.Flags().StringSliceVar(&packages, "packages", nil, "extra packages to install, e.g. nix-bin for a guest with Nix (part of the cache key)")
 	cmd.Flags().StringVar(&mirror, "mirror", "", "package mirror URL (default "+imagebuild.DefaultMirror+"; part of the cache key)")
 	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions([]string{"x86_64-linux"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output")

@@ -13,6 +13,7 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/distro"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/imagepatch"
+	"github.com/distrotest/distrotest/cmd/internal/manifest"
 	"github.com/distrotest/distrotest/distros"
 )
 
@@ -143,11 +144,17 @@ func lookupRelease(dir, ref string) (*distro.Release, error) {
 }
 
 func specFor(rel *distro.Release, system string) imagepatch.Spec {
-	return imagepatch.Spec{
+	spec := imagepatch.Spec{
 		Distro: rel.Distro, Release: rel.Version, System: system,
 		Strategy: string(rel.Strategy), Rootfs: string(rel.Rootfs), RootPartition: rel.RootPartition,
 		Kernel: rel.Kernel, Initrd: rel.Initrd,
 	}
+	// A kernel without 9p takes the store and shares over virtiofs; the
+	// runner reads this from the manifest.
+	if rel.HasQuirk(distro.QuirkNo9P) {
+		spec.ShareTransport = manifest.ShareTransportVirtiofs
+	}
+	return spec
 }
 
 func completeReleases(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {

@@ -25,6 +25,7 @@ const patchRecipe = "imagepatch-1"
 
 func newImagePrepareCommand() *cobra.Command {
 	var system, cacheDir string
+	var packages []string
 	cmd := &cobra.Command{
 		Use:   "prepare DISTRO/RELEASE",
 		Short: "Build (from packages) and patch an image through the cache; print the prepared directory",
@@ -50,7 +51,7 @@ prepared directory: what 'distrotest run --image debian/13' uses without Nix.`,
 			if !term.CI() {
 				opts.Progress = os.Stderr
 			}
-			base, err := imagebuild.Build(ctx, imagebuild.Request{Distro: rel.Distro, Release: rel.Version, Arch: system}, opts)
+			base, err := imagebuild.Build(ctx, imagebuild.Request{Distro: rel.Distro, Release: rel.Version, Arch: system, ExtraPackages: packages}, opts)
 			if err != nil {
 				return err
 			}
@@ -88,6 +89,7 @@ prepared directory: what 'distrotest run --image debian/13' uses without Nix.`,
 		},
 	}
 	cmd.Flags().StringVar(&system, "system", "x86_64-linux", "Nix system")
+	cmd.Flags().StringSliceVar(&packages, "packages", nil, "build the base image with these extra packages, e.g. nix-bin (see image build)")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "cache directory (default $XDG_CACHE_HOME/distrotest)")
 	return cmd
 }

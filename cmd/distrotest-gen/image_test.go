@@ -13,8 +13,10 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/diskimage"
 	"github.com/distrotest/distrotest/cmd/internal/diskimage/imagetest"
+	"github.com/distrotest/distrotest/cmd/internal/distro"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
+	"github.com/distrotest/distrotest/distros"
 )
 
 func run(cmd *cobra.Command, args ...string) (stdout, stderr string, err error) {
@@ -126,5 +128,29 @@ func TestExportPlan(t *testing.T) {
 	}
 	if n := strings.Count(string(links), "\n"); n != len(plan.Symlinks) {
 		t.Errorf("%d links exported, want %d", n, len(plan.Symlinks))
+	}
+}
+
+// TestSpecShareTransport: a release whose kernel has no 9p gets a manifest
+// that asks for virtiofs (the hook for the EL family); others leave the
+// choice to the runner.
+func TestSpecShareTransport(t *testing.T) {
+	cat, err := distro.LoadFS(distros.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	no9p := 0
+	for _, r := range cat.Releases() {
+		want := ""
+		if r.HasQuirk(distro.QuirkNo9P) {
+			want = manifest.ShareTransportVirtiofs
+			no9p++
+		}
+		if got := specFor(r, "x86_64-linux").ShareTransport; got != want {
+			t.Errorf("%s: share transport %q, want %q", r.Ref(), got, want)
+		}
+	}
+	if no9p == 0 {
+		t.Error("no release has the no-9p quirk: the test checks nothing")
 	}
 }

@@ -26,6 +26,9 @@ func TestRunFlags(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud", "version"}, `--log-level "loud"`},
 		{"missing config", []string{"run", "--config", "/nonexistent/driver.json"}, "reading driver config"},
 		{"bad image", []string{"run", "--image", "not an image", "t.py"}, "not a prepared image directory"},
+		{"bad share transport", []string{"run", "--config", "d.json", "--share-transport", "nfs"}, `--share-transport "nfs": want 9p or virtiofs`},
+		{"empty share transport", []string{"run", "--config", "d.json", "--share-transport", ""}, "--share-transport: want 9p or virtiofs"},
+		{"missing virtiofsd", []string{"run", "--config", "d.json", "--virtiofsd", "/nonexistent/virtiofsd"}, "virtiofsd /nonexistent/virtiofsd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

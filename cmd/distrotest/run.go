@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/driver"
 	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
+	"github.com/distrotest/distrotest/cmd/internal/machine"
 	"github.com/distrotest/distrotest/cmd/internal/pybridge"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
 	"github.com/distrotest/distrotest/cmd/internal/report"
@@ -32,6 +34,8 @@ type runFlags struct {
 	internet    bool
 	accel       string
 	timeout     secondsOrDuration
+	transport   string
+	virtiofsd   string
 
 	image    string
 	name     string
@@ -109,7 +113,9 @@ command line.`,
 	fl.StringVar(&f.name, "name", "machine", "ad hoc: the machine's name")
 	fl.IntVar(&f.memory, "memory", driver.DefaultMemoryMiB, "ad hoc: memory in MiB")
 	fl.IntVar(&f.cpus, "cpus", driver.DefaultCPUs, "ad hoc: virtual CPUs")
-	fl.StringArrayVar(&f.shares, "share", nil, "ad hoc: mount host directory SOURCE at TARGET in the guest (TAG=SOURCE:TARGET, repeatable)")
+	fl.StringArrayVar(&f.shares, "share", nil, "ad hoc: mount host directory SOURCE at TARGET in the guest (TAG=SOURCE:TARGET[:ro], repeatable)")
+	fl.StringVar(&f.transport, "share-transport", "", "carry the Nix store and shares over 9p or virtiofs on every machine (default: the config's, else the image's, else "+driver.DefaultShareTransport+" when a virtiofsd is found)")
+	fl.StringVar(&f.virtiofsd, "virtiofsd", "", "the virtiofsd binary (default: $DISTROTEST_VIRTIOFSD, then virtiofsd in PATH, then "+strings.Join(machine.VirtiofsdPaths, ", ")+")")
 	fl.StringVar(&f.nixStore, "nix-store", "", "ad hoc: mount this host Nix store read-only over /nix/store")
 	// nixpkgs' nixos-test-driver spellings, so wrappers that call the
 	// driver binary (extraDriverArgs) keep working.
@@ -121,6 +127,9 @@ command line.`,
 	})
 	cmd.RegisterFlagCompletionFunc("accel", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"auto", "kvm", "tcg"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	cmd.RegisterFlagCompletionFunc("share-transport", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"9p", "virtiofs"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	cmd.RegisterFlagCompletionFunc("image", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		var refs []string
@@ -157,7 +166,23 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 	if outDir == "" {
 		outDir = defaultOutDir()
 	}
+	if f.transport == "" {
+		// An empty flag means no choice; an empty value given is a mistake.
+		if cmd.Flags().Changed("share-transport") {
+			return errors.New("--share-transport: want 9p or virtiofs")
+		}
+	} else if err := driver.CheckShareTransport(f.transport); err != nil {
+		return fmt.Errorf("--share-transport %w", err)
+	}
 	cacheDir, err := cache.DefaultDir()
+	if err != nil {
+		return err
+	}
+	explicit := f.virtiofsd
+	if explicit == "" {
+		explicit = os.Getenv("DISTROTEST_VIRTIOFSD")
+	}
+	virtiofsd, err := driver.FindVirtiofsd(explicit, exec.LookPath)
 	if err != nil {
 		return err
 	}
@@ -186,21 +211,23 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 		}
 	}
 	return driver.Run(ctx, cfg, driver.Options{
-		OutDir:        outDir,
-		JUnit:         f.junit,
-		Interactive:   f.interactive,
-		KeepState:     f.keepState,
-		Internet:      f.internet,
-		ExtraQEMUArgs: qemuOpts(os.Getenv(qemu.EnvOpts)),
-		Accel:         accel,
-		Python:        os.Getenv(pybridge.EnvPython),
-		GlobalTimeout: time.Duration(f.timeout),
-		CacheDir:      cacheDir,
-		Stdin:         os.Stdin,
-		Stdout:        os.Stdout,
-		Stderr:        os.Stderr,
-		Color:         report.UseColor(os.Stderr),
-		LogLevel:      g.logLevel,
+		OutDir:         outDir,
+		JUnit:          f.junit,
+		Interactive:    f.interactive,
+		KeepState:      f.keepState,
+		Internet:       f.internet,
+		ExtraQEMUArgs:  qemuOpts(os.Getenv(qemu.EnvOpts)),
+		Accel:          accel,
+		Python:         os.Getenv(pybridge.EnvPython),
+		ShareTransport: f.transport,
+		Virtiofsd:      virtiofsd,
+		GlobalTimeout:  time.Duration(f.timeout),
+		CacheDir:       cacheDir,
+		Stdin:          os.Stdin,
+		Stdout:         os.Stdout,
+		Stderr:         os.Stderr,
+		Color:          report.UseColor(os.Stderr),
+		LogLevel:       g.logLevel,
 	})
 }
 

@@ -96,7 +96,7 @@ func run(t *testing.T, ctx context.Context, args ...string) result {
 		t.Fatalf("running distrotest: %v\n%s", err, res.output)
 	}
 	t.Logf("distrotest %s → exit %d\n%s", strings.Join(full, " "), res.exit, res.output)
-	assertNothingLeft(t, tmp)
+	assertNothingLeft(t, tmp, hostDir(t))
 	return res
 }
 
@@ -112,16 +112,17 @@ func hostDir(t *testing.T) string {
 	return d
 }
 
-// assertNothingLeft fails when a QEMU process that used tmp is still alive or
-// tmp still holds files.
-func assertNothingLeft(t *testing.T, tmp string) {
+// assertNothingLeft fails when a QEMU or virtiofsd process whose command
+// line names tmp (or the test's shared directory) is still alive, or tmp
+// still holds files.
+func assertNothingLeft(t *testing.T, tmp string, shared string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out, _ := exec.Command("pgrep", "-af", "qemu-system").Output()
+		out, _ := exec.Command("pgrep", "-af", "qemu-system|virtiofsd").Output()
 		var ours []string
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, tmp) {
+			if strings.Contains(l, tmp) || strings.Contains(l, shared) {
 				ours = append(ours, l)
 			}
 		}
@@ -129,7 +130,7 @@ func assertNothingLeft(t *testing.T, tmp string) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("QEMU still running after the run:\n%s", strings.Join(ours, "\n"))
+			t.Errorf("QEMU or virtiofsd still running after the run:\n%s", strings.Join(ours, "\n"))
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -287,7 +288,8 @@ func TestSyntaxError(t *testing.T) {
 func TestGlobalTimeout(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	res := run(t, withTimeout(t, 10*time.Minute), "--image", "debian/13", "--global-timeout", "40s", script(t, "hang.py"))
+	res := run(t, withTimeout(t, 10*time.Minute), "--image", "debian/13", "--global-timeout", "40s",
+		"--share-transport", "virtiofs", "--nix-store", "/nix/store", "--share", "data="+hostDir(t)+":/mnt/data", script(t, "hang.py"))
 	if res.exit == 0 {
 		t.Fatal("a timed-out run exited 0")
 	}
@@ -305,7 +307,9 @@ func TestSIGTERM(t *testing.T) {
 	bin := binaries(t)
 	tmp := t.TempDir()
 	outDir := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command(filepath.Join(bin, "distrotest"), "run", "--out-dir", outDir, "--image", "debian/13", script(t, "hang.py"))
+	// The store and a share over virtiofs: no virtiofsd may outlive it either.
+	cmd := exec.Command(filepath.Join(bin, "distrotest"), "run", "--out-dir", outDir, "--image", "debian/13",
+		"--share-transport", "virtiofs", "--nix-store", "/nix/store", "--share", "data="+hostDir(t)+":/mnt/data", script(t, "hang.py"))
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var buf bytes.Buffer
@@ -341,7 +345,10 @@ func TestSIGTERM(t *testing.T) {
 		t.Fatalf("distrotest did not exit within 60 s of SIGTERM:\n%s", buf.String())
 	}
 	t.Logf("output:\n%s", buf.String())
-	assertNothingLeft(t, tmp)
+	if !strings.Contains(buf.String(), "over virtiofs") {
+		t.Errorf("the run did not use virtiofs")
+	}
+	assertNothingLeft(t, tmp, hostDir(t))
 }
 
 // prepared returns the prepared Debian 13 image directory (built and

@@ -40,6 +40,11 @@ distrotest.debian."13" {
     source = data;
     target = "/mnt/data";
   };
+  sharedDirs.ro = {
+    source = data;
+    target = "/tmp/ro";
+    readOnly = true;
+  };
   extraPathsToRegister = [ marker ];
   # relative, as nix-vm-test's tests write it: the image's size + 2 GiB
   diskSize = "+2G";
@@ -49,6 +54,12 @@ distrotest.debian."13" {
     import os
     start_all()
     t.assertEqual(vm.succeed("cat /mnt/data/hello.txt").strip(), "hello from the host")
+    # virtiofs, the default, with the host's virtiofsd run unprivileged by
+    # the Nix build user inside the sandbox
+    for target in ["/nix/.ro-store", "/mnt/data", "/tmp/ro"]:
+        t.assertEqual(vm.succeed(f"findmnt -no FSTYPE {target}").strip(), "virtiofs")
+    t.assertEqual(vm.succeed("cat /tmp/ro/hello.txt").strip(), "hello from the host")
+    vm.fail("touch /tmp/ro/new")
     t.assertEqual(vm.succeed("cat ${marker}"), "visible in the guest store")
     vm.succeed("mountpoint -q /nix/store")
     vm.succeed("hostname | grep -qx vm")

@@ -41,6 +41,7 @@ let
       str = {
         source = "/srv/data";
         target = "/mnt/str";
+        readOnly = true;
       };
     };
     diskSize = "10G";
@@ -209,11 +210,16 @@ in
         str = {
           source = "/srv/data";
           target = "/mnt/str";
+          read_only = true;
         };
       };
       nix_store = builtins.storeDir;
       extra_paths_to_register = [ "${share}" ];
+      nix_registration = "${pkgs.closureInfo { rootPaths = [ share ]; }}/registration";
     } fullMachine;
+    no-registration-without-extra-paths = expectEq "nix_registration without extraPathsToRegister" false (
+      (builtins.head t.sandboxed.config.machines) ? nix_registration
+    );
     config-name = expectEq "driver.json name" "debian-13-full" full.sandboxed.config.name;
     config-file = expectEq "driver.json file is the config" full.sandboxed.config (
       builtins.fromJSON (builtins.unsafeDiscardStringContext full.sandboxed.driverConfig.text)
@@ -563,8 +569,19 @@ in
         sharedDirs = [ ];
       };
     };
+    share-read-only-type = {
+      expect = "sharedDirs.data.readOnly must be true or false, got the string \"yes\"";
+      value = bad {
+        testScript = "";
+        sharedDirs.data = {
+          source = "/a";
+          target = "/b";
+          readOnly = "yes";
+        };
+      };
+    };
     share-keys = {
-      expect = "sharedDirs.data must be an attribute set with exactly `source` and `target`, got the attributes `source`, `targt`";
+      expect = "sharedDirs.data must be an attribute set with `source`, `target` and optionally `readOnly`, got the attributes `source`, `targt`";
       value = bad {
         testScript = "";
         sharedDirs.data = {

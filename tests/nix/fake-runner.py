@@ -13,6 +13,8 @@ import sys
 TOP = {"version", "name", "test_script", "global_timeout", "accel", "vlans", "machines"}
 MACHINE = {"name", "image", "memory_size", "cpus", "disk_size", "disk_grow", "vlans",
            "shared_dirs", "nix_store", "extra_paths_to_register"}
+# only with extra_paths_to_register
+OPTIONAL = {"nix_registration"}
 
 p = argparse.ArgumentParser(prog="distrotest run (fake)")
 p.add_argument("run")
@@ -29,8 +31,17 @@ with open(args.config) as f:
 if set(cfg) != TOP:
     problems.append(f"top-level keys {sorted(cfg)} != {sorted(TOP)}")
 for m in cfg["machines"]:
-    if set(m) != MACHINE:
-        problems.append(f"machine keys {sorted(m)} != {sorted(MACHINE)}")
+    if not MACHINE <= set(m) <= MACHINE | OPTIONAL:
+        problems.append(f"machine keys {sorted(m)} != {sorted(MACHINE)} (+ {sorted(OPTIONAL)})")
+    if m["extra_paths_to_register"]:
+        reg = m.get("nix_registration", "")
+        if not reg.startswith(m["nix_store"] + "/") or not os.path.isfile(reg):
+            problems.append(f"{m['name']}: nix_registration {reg!r} is not a file in {m['nix_store']}")
+        else:
+            listed = set(open(reg).read().split("\n"))
+            for path in m["extra_paths_to_register"]:
+                if path not in listed:
+                    problems.append(f"{m['name']}: {path} is not in the registration {reg}")
     if not os.path.isfile(os.path.join(m["image"], "manifest.json")):
         problems.append(f"{m['name']}: no manifest.json in image {m['image']}")
     for tag, d in m["shared_dirs"].items():

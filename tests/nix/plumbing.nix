@@ -37,7 +37,10 @@ let
   inherit (pkgs) lib;
   gen = import ./gen-fixture.nix;
   lookup = import ../../lib/releases.nix { inherit lib releases gen system; };
-  nodes = import ../../lib/nodes.nix { inherit lib lookup releases; };
+  nodes = import ../../lib/nodes.nix {
+    inherit lib lookup releases;
+    inherit (pkgs) closureInfo;
+  };
   outputs = import ../../lib/outputs.nix {
     inherit (pkgs)
       lib

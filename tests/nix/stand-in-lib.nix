@@ -151,6 +151,7 @@ in
   optional = cond: x: if cond then [ x ] else [ ];
   optionals = cond: xs: if cond then xs else [ ];
   optionalString = cond: s: if cond then s else "";
+  optionalAttrs = cond: attrs: if cond then attrs else { };
   concatLists = builtins.concatLists;
 
   # real lib: makeSearchPath "bin" (a list of packages → "p1/bin:p2/bin")

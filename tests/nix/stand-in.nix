@@ -18,6 +18,9 @@
   anyImage ? null,
   # host tools, after the inputs' bin directories
   hostPath ? "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  # the host's unprivileged virtiofsd (scripts/install-virtiofsd.sh); the
+  # sandbox must see its prefix (extra-sandbox-paths)
+  hostVirtiofsd ? "/opt/distrotest/virtiofsd/bin/virtiofsd",
 }:
 let
   lib = import ./stand-in-lib.nix;
@@ -324,6 +327,42 @@ let
       '';
     };
 
+  # nixpkgs' virtiofsd: bin/virtiofsd, here the host's wrapper.
+  virtiofsd = runCommand "stand-in-virtiofsd" { } ''
+    if [ ! -x ${hostVirtiofsd} ]; then
+      echo "stand-in virtiofsd: ${hostVirtiofsd} is missing (scripts/install-virtiofsd.sh), or the sandbox cannot see it" >&2
+      exit 1
+    fi
+    mkdir -p "$out/bin"
+    ln -s ${hostVirtiofsd} "$out/bin/virtiofsd"
+  '';
+
+  # nixpkgs' closureInfo { rootPaths }: $out/store-paths and
+  # $out/registration (the format of `nix-store --dump-db`, which
+  # `nix-store --load-db` reads) of the closure of rootPaths. As in
+  # nixpkgs, from the reference graph Nix exports with structured
+  # attributes; there jq writes the files, here the host's python3.
+  closureInfo =
+    { rootPaths }:
+    derivation {
+      name = "closure-info";
+      inherit system;
+      builder = "/bin/bash";
+      __structuredAttrs = true;
+      exportReferencesGraph.closure = rootPaths;
+      args = [
+        "-c"
+        ''
+          set -euo pipefail
+          export PATH=${hostPath}
+          # nix 2.8 sets NIX_ATTRS_JSON_FILE to the path outside the sandbox
+          attrs=$NIX_BUILD_TOP/.attrs.json
+          [ -e "$attrs" ] || attrs=$NIX_ATTRS_JSON_FILE
+          exec python3 ${./closure-info.py} "$attrs"
+        ''
+      ];
+    };
+
   fetchurl =
     {
       url,
@@ -354,6 +393,8 @@ in
     installShellFiles
     makeWrapper
     fetchurl
+    virtiofsd
+    closureInfo
     ;
   stdenv = {
     hostPlatform = {

@@ -23,7 +23,7 @@ type AdHoc struct {
 	Name string
 	// MemoryMiB and CPUs size the machine (0: the defaults).
 	MemoryMiB, CPUs int
-	// Shares are TAG=SOURCE:TARGET specifications.
+	// Shares are TAG=SOURCE:TARGET[:ro] specifications.
 	Shares []string
 	// NixStore, when set, is mounted read-only over /nix/store.
 	NixStore string
@@ -68,14 +68,19 @@ func (a AdHoc) Config() (*Config, error) {
 	return c, nil
 }
 
-// ParseShare parses TAG=SOURCE:TARGET (TARGET has no ':', SOURCE may).
+// ParseShare parses TAG=SOURCE:TARGET[:ro] (TARGET has no ':', SOURCE
+// may; ":ro" exports it read-only).
 func ParseShare(s string) (tag string, d SharedDir, err error) {
 	tag, rest, ok := strings.Cut(s, "=")
+	readOnly := false
+	if r, found := strings.CutSuffix(rest, ":ro"); found && strings.Contains(r, ":") {
+		rest, readOnly = r, true
+	}
 	i := strings.LastIndexByte(rest, ':')
 	if !ok || tag == "" || i <= 0 || i == len(rest)-1 {
-		return "", SharedDir{}, fmt.Errorf("--share %q: want TAG=SOURCE:TARGET, e.g. data=./dir:/mnt/data", s)
+		return "", SharedDir{}, fmt.Errorf("--share %q: want TAG=SOURCE:TARGET[:ro], e.g. data=./dir:/mnt/data", s)
 	}
-	return tag, SharedDir{Source: rest[:i], Target: rest[i+1:]}, nil
+	return tag, SharedDir{Source: rest[:i], Target: rest[i+1:], ReadOnly: readOnly}, nil
 }
 
 var releaseRef = regexp.MustCompile(`^[a-z][a-z0-9-]*/[0-9A-Za-z][0-9A-Za-z._-]*$`)

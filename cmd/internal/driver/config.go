@@ -11,6 +11,7 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/jsonpos"
 	"github.com/distrotest/distrotest/cmd/internal/machine"
+	"github.com/distrotest/distrotest/cmd/internal/manifest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
 )
 
@@ -63,19 +64,31 @@ type MachineConfig struct {
 	// 192.168.<vlan>.<n>, n its number by name from 1).
 	VLANs []int `json:"vlans"`
 	// SharedDirs are host directories mounted in the guest at boot, by
-	// 9p tag.
+	// mount tag.
 	SharedDirs map[string]SharedDir `json:"shared_dirs"`
 	// NixStore, when set, is mounted read-only over /nix/store.
 	NixStore string `json:"nix_store"`
-	// ExtraPathsToRegister are store paths to register in the guest's
-	// Nix database (accepted; see the README for their status).
+	// ExtraPathsToRegister are store paths whose closure the guest's Nix
+	// database gets (through NixRegistration).
 	ExtraPathsToRegister []string `json:"extra_paths_to_register"`
+	// NixRegistration is a file inside NixStore in the format of
+	// `nix-store --dump-db` (nixpkgs' closureInfo registration) for the
+	// closure of ExtraPathsToRegister; the guest loads it at boot with
+	// nix-store --load-db. It travels with the store share.
+	NixRegistration string `json:"nix_registration,omitempty"`
+	// ShareTransport carries the store and the shares: "9p" or
+	// "virtiofs"; empty means the image's choice (its manifest), else the
+	// runner's default (DefaultShareTransport).
+	ShareTransport string `json:"share_transport,omitempty"`
 }
 
 // SharedDir is a host directory mounted in the guest.
 type SharedDir struct {
 	Source string `json:"source"`
 	Target string `json:"target"`
+	// ReadOnly exports the directory read-only (the host refuses writes)
+	// and mounts it read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
 }
 
 // Timeout returns the global timeout.
@@ -222,8 +235,23 @@ func (c *Config) Validate() error {
 				add("%s: extra_paths_to_register: %q is not an absolute path", where, p)
 			}
 		}
+		if err := CheckShareTransport(m.ShareTransport); err != nil {
+			add("%s: share_transport: %v", where, err)
+		}
+		if m.NixRegistration != "" && m.NixStore == "" {
+			add("%s: nix_registration %q needs nix_store: it travels with the store share", where, m.NixRegistration)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckShareTransport accepts "" (no choice), "9p" and "virtiofs".
+func CheckShareTransport(s string) error {
+	switch s {
+	case "", manifest.ShareTransport9P, manifest.ShareTransportVirtiofs:
+		return nil
+	}
+	return fmt.Errorf("%q: want %s or %s", s, manifest.ShareTransport9P, manifest.ShareTransportVirtiofs)
 }
 
 func validName(s string, maxLen int) bool {
@@ -299,6 +327,7 @@ func (c *Config) resolve(dir string) {
 		m := &c.Machines[i]
 		m.Image = abs(m.Image)
 		m.NixStore = abs(m.NixStore)
+		m.NixRegistration = abs(m.NixRegistration)
 		for tag, d := range m.SharedDirs {
 			d.Source = abs(d.Source)
 			m.SharedDirs[tag] = d

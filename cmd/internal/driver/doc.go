@@ -5,6 +5,11 @@
 // Python test script through cmd/internal/pybridge under the global
 // timeout, and tears everything down however the run ends.
 //
+// Before any machine starts, Run also checks every exported directory
+// (exists, is a directory, readable) and picks each machine's share
+// transport (9p or virtiofs: the run's override, the config, the image's
+// manifest, DefaultShareTransport).
+//
 // Run's guarantees: the script's syntax is checked before anything starts;
 // the exit is clean after a pass, a failure, the global timeout, a signal
 // (the context) or a panic: no QEMU process, socket, overlay or temporary

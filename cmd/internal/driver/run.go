@@ -46,6 +46,13 @@ type Options struct {
 	KeepState bool
 	// Accel overrides the config's accelerator when set.
 	Accel string
+	// ShareTransport, when set ("9p" or "virtiofs"), carries every
+	// machine's store and shares, whatever the config and images say.
+	ShareTransport string
+	// Virtiofsd is the virtiofsd binary ("": none, so virtiofs only when
+	// something asks for it explicitly fails, and the default falls back
+	// to 9p). The CLI finds it (FindVirtiofsd).
+	Virtiofsd string
 	// GlobalTimeout overrides the config's when > 0.
 	GlobalTimeout time.Duration
 	// Python is the interpreter ("" : python3; the CLI passes
@@ -177,15 +184,19 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 			return fmt.Errorf("machine %s: image %s: %w", mc.Name, mc.Image, err)
 		}
 	}
-	for _, mc := range cfg.Machines {
-		for _, tag := range sortedKeys(mc.SharedDirs) {
-			src := mc.SharedDirs[tag].Source
-			if fi, err := os.Stat(src); err != nil || !fi.IsDir() {
-				return fmt.Errorf("machine %s: shared_dirs %s: source %s is not a directory", mc.Name, tag, src)
-			}
+	if err := checkSources(cfg); err != nil {
+		return err
+	}
+	transports := make([]string, len(cfg.Machines))
+	for i, mc := range cfg.Machines {
+		t, why, err := shareTransport(opt.ShareTransport, mc, manifests[i], opt.Virtiofsd != "")
+		if err != nil {
+			return fmt.Errorf("machine %s: %w", mc.Name, err)
 		}
-		if len(mc.ExtraPathsToRegister) > 0 {
-			root.Log(mc.Name, "warning: extra_paths_to_register is not supported yet; the paths are readable in /nix/store but not registered in the guest's Nix database")
+		transports[i] = t
+		root.Log(mc.Name, fmt.Sprintf("store and shares over %s (%s)", t, why))
+		if len(mc.ExtraPathsToRegister) > 0 && mc.NixRegistration == "" {
+			root.Log(mc.Name, "warning: extra_paths_to_register without nix_registration: the paths are readable in /nix/store but not registered in the guest's Nix database (the Nix library writes nix_registration)")
 		}
 	}
 
@@ -287,29 +298,32 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 	sharedDirs := map[string]string{} // machines that have /tmp/shared
 	for i, mc := range cfg.Machines {
 		mcfg := machine.Config{
-			Name:      mc.Name,
-			N:         i + 1,
-			ImageDir:  mc.Image,
-			Manifest:  manifests[i],
-			StateDir:  filepath.Join(stateRoot, mc.Name),
-			SocketDir: sockDir,
-			OutDir:    outDir,
-			MemoryMiB: mc.MemorySize,
-			CPUs:      mc.CPUs,
-			Host:      host,
-			NixStore:  mc.NixStore,
-			Hosts:     hosts,
-			KeepState: opt.KeepState,
-			Logger:    logger.With(report.MachineKey, mc.Name),
-			Console:   rep.SerialWriter(mc.Name),
-			Internet:  opt.Internet,
+			Name:            mc.Name,
+			N:               i + 1,
+			ImageDir:        mc.Image,
+			Manifest:        manifests[i],
+			StateDir:        filepath.Join(stateRoot, mc.Name),
+			SocketDir:       sockDir,
+			OutDir:          outDir,
+			MemoryMiB:       mc.MemorySize,
+			CPUs:            mc.CPUs,
+			Host:            host,
+			NixStore:        mc.NixStore,
+			NixRegistration: mc.NixRegistration,
+			ShareTransport:  transports[i],
+			Virtiofsd:       opt.Virtiofsd,
+			Hosts:           hosts,
+			KeepState:       opt.KeepState,
+			Logger:          logger.With(report.MachineKey, mc.Name),
+			Console:         rep.SerialWriter(mc.Name),
+			Internet:        opt.Internet,
 			// QEMU_OPTS: after the runner's own arguments, so they win
 			ExtraQEMUArgs: opt.ExtraQEMUArgs,
 		}
 		mcfg.DiskSize = mc.diskSize()
 		for _, tag := range sortedKeys(mc.SharedDirs) {
 			d := mc.SharedDirs[tag]
-			mcfg.Shares = append(mcfg.Shares, machine.Share{Tag: tag, Source: d.Source, Target: d.Target})
+			mcfg.Shares = append(mcfg.Shares, machine.Share{Tag: tag, Source: d.Source, Target: d.Target, ReadOnly: d.ReadOnly})
 		}
 		xchg := filepath.Join(xchgRoot, "xchg-"+mc.Name)
 		if err := os.Mkdir(xchg, 0o700); err != nil {

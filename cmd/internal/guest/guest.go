@@ -163,10 +163,12 @@ func (p Plan) Hash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Share is a host directory exported to the guest over 9p.
+// Share is a host directory exported to the guest (9p or virtiofs, the
+// machine's transport), mounted at Target, read-only when ReadOnly.
 type Share struct {
-	Tag    string
-	Target string
+	Tag      string
+	Target   string
+	ReadOnly bool
 }
 
 // Host is one node of a test as the others see it.
@@ -182,10 +184,15 @@ type Host struct {
 type Identity struct {
 	Hostname string
 	NixStore bool
-	Shares   []Share
-	N        int   // the node number (1-based), for VLAN addresses
-	VLANs    []int // the VLANs this machine has a NIC on
-	Hosts    []Host
+	// Virtiofs mounts the store and the shares over virtiofs instead of 9p.
+	Virtiofs bool
+	// NixRegistration is the guest path (under /nix/store) of a
+	// `nix-store --dump-db` file to load into the guest's Nix database.
+	NixRegistration string
+	Shares          []Share
+	N               int   // the node number (1-based), for VLAN addresses
+	VLANs           []int // the VLANs this machine has a NIC on
+	Hosts           []Host
 	// Internet gives the guest a default route through QEMU's user-mode
 	// NIC (otherwise only the test's VLANs are reachable).
 	Internet bool
@@ -261,8 +268,20 @@ func KernelParams(id Identity) ([]string, error) {
 		}
 		out = append(out, "distrotest.hostname="+h)
 	}
+	if id.Virtiofs && (id.NixStore || len(id.Shares) > 0) {
+		out = append(out, "distrotest.fs=virtiofs")
+	}
 	if id.NixStore {
 		out = append(out, "distrotest.store=1")
+	}
+	if id.NixRegistration != "" {
+		if !id.NixStore {
+			return nil, fmt.Errorf("nix registration %s: needs the Nix store", id.NixRegistration)
+		}
+		if !strings.HasPrefix(id.NixRegistration, "/nix/store/") || strings.ContainsAny(id.NixRegistration, " \t\n\"'\\") {
+			return nil, fmt.Errorf("nix registration %q: must be a path under /nix/store without spaces or quotes", id.NixRegistration)
+		}
+		out = append(out, "distrotest.register="+path.Clean(id.NixRegistration))
 	}
 	for _, s := range id.Shares {
 		if !validName(s.Tag) || len(s.Tag) > 31 {
@@ -271,7 +290,11 @@ func KernelParams(id Identity) ([]string, error) {
 		if !path.IsAbs(s.Target) || strings.ContainsAny(s.Target, " \t\n,:\"'\\") {
 			return nil, fmt.Errorf("share %s: target %q must be an absolute path without spaces, quotes, ',' or ':'", s.Tag, s.Target)
 		}
-		out = append(out, "distrotest.share="+s.Tag+":"+path.Clean(s.Target))
+		p := "distrotest.share=" + s.Tag + ":" + path.Clean(s.Target)
+		if s.ReadOnly {
+			p += ":ro"
+		}
+		out = append(out, p)
 	}
 	if len(id.VLANs) > 0 {
 		if err := checkRange("node number", id.N); err != nil {

@@ -74,6 +74,16 @@ func TestKernelParams(t *testing.T) {
 			want: []string{"distrotest.hostname=b", "distrotest.net=1:2", "distrotest.net=2:2", "distrotest.hosts=a:1:1,b:2:1.2"}},
 		{name: "internet and growfs", id: Identity{Hostname: "vm", Internet: true, GrowFS: true},
 			want: []string{"distrotest.hostname=vm", "distrotest.internet=1", "distrotest.growfs=1"}},
+		{name: "virtiofs, read-only share, registration",
+			id: Identity{Hostname: "m", NixStore: true, Virtiofs: true, NixRegistration: "/nix/store/abc-closure-info/registration",
+				Shares: []Share{{Tag: "ro", Target: "/mnt/ro", ReadOnly: true}, {Tag: "tmp", Target: "/tmp/share"}}},
+			want: []string{"distrotest.hostname=m", "distrotest.fs=virtiofs", "distrotest.store=1",
+				"distrotest.register=/nix/store/abc-closure-info/registration",
+				"distrotest.share=ro:/mnt/ro:ro", "distrotest.share=tmp:/tmp/share"}},
+		{name: "virtiofs without anything to mount says nothing", id: Identity{Hostname: "m", Virtiofs: true},
+			want: []string{"distrotest.hostname=m"}},
+		{name: "registration without store", id: Identity{NixRegistration: "/nix/store/x-r/registration"}, wantErr: "needs the Nix store"},
+		{name: "registration outside the store", id: Identity{NixStore: true, NixRegistration: "/tmp/registration"}, wantErr: "under /nix/store"},
 		{name: "bad host name", id: Identity{Hostname: "a b"}, wantErr: `host name "a b"`},
 		{name: "host names derived as nixpkgs", id: Identity{Hostname: "one_two", N: 1, VLANs: []int{1}, Hosts: []Host{{Name: "one_two", N: 1, VLANs: []int{1}}, {Name: "web-1_", N: 2, VLANs: []int{1}}}},
 			want: []string{"distrotest.hostname=onetwo", "distrotest.net=1:1", "distrotest.hosts=onetwo:1:1,web-1:2:1"}},
@@ -172,5 +182,111 @@ ip -6 addr replace 2001:db8:2::2/64 dev ens4 nodad
 	}
 	if got := read("resolv.conf"); got != "nameserver 10.0.2.3\n" {
 		t.Errorf("resolv.conf = %q", got)
+	}
+}
+
+// TestSetupScriptMounts runs the setup script's mount part with mount,
+// modprobe, mkdir and nix-store replaced by functions that record their
+// arguments, for both transports.
+func TestSetupScriptMounts(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not installed")
+	}
+	id := Identity{NixStore: true, NixRegistration: "/nix/store/abc-closure-info/registration",
+		Shares: []Share{{Tag: "data", Target: "/mnt/data"}, {Tag: "ro", Target: "/tmp/ro", ReadOnly: true}}}
+	tests := []struct {
+		name     string
+		virtiofs bool
+		want     string
+	}{
+		{name: "9p", want: `modprobe -q 9pnet_virtio
+modprobe -q 9p
+modprobe -q overlay
+mkdir -p /nix/.ro-store /nix/.rw-store /nix/store
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=131072,cache=loose nix-store /nix/.ro-store
+mount -t tmpfs -o mode=0755 tmpfs /nix/.rw-store
+mkdir -p /nix/.rw-store/store /nix/.rw-store/work
+mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
+nix-store --load-db < /nix/store/abc-closure-info/registration
+mkdir -p /mnt/data
+mount -t 9p -o rw,trans=virtio,version=9p2000.L,msize=131072 data /mnt/data
+mkdir -p /tmp/ro
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=131072 ro /tmp/ro
+`},
+		{name: "virtiofs", virtiofs: true, want: `modprobe -q virtiofs
+modprobe -q overlay
+mkdir -p /nix/.ro-store /nix/.rw-store /nix/store
+mount -t virtiofs -o ro nix-store /nix/.ro-store
+mount -t tmpfs -o mode=0755 tmpfs /nix/.rw-store
+mkdir -p /nix/.rw-store/store /nix/.rw-store/work
+mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
+nix-store --load-db < /nix/store/abc-closure-info/registration
+mkdir -p /mnt/data
+mount -t virtiofs -o rw data /mnt/data
+mkdir -p /tmp/ro
+mount -t virtiofs -o ro ro /tmp/ro
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			id := id
+			id.Virtiofs = tt.virtiofs
+			params, err := KernelParams(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "cmdline"), []byte("root=/dev/vda1 "+strings.Join(params, " ")+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			log := filepath.Join(root, "log")
+			fake := ""
+			for _, c := range []string{"mount", "modprobe", "mkdir", "ip", "passwd"} {
+				fake += c + "() { echo \"" + c + " $*\" >>" + log + "; }\n"
+			}
+			// nix-store shows where its stdin comes from.
+			fake += "nix-store() { echo \"nix-store $* < $(readlink /proc/self/fd/0)\" >>" + log + "; }\n"
+			fake += "command() { [ \"$2\" = nix-store ]; }\n"
+			script := fake + string(asset("setup"))
+			for _, r := range []struct{ from, to string }{
+				{"/sys/class/net", root + "/net"},
+				{"/etc/resolv.conf", root + "/resolv.conf"},
+				{"/proc/cmdline", root + "/cmdline"},
+				{"/etc/hosts", root + "/hosts"},
+			} {
+				script = strings.ReplaceAll(script, r.from, r.to)
+			}
+			// A user-mode NIC, so that the network part does not wait for one.
+			if err := os.MkdirAll(filepath.Join(root, "net/ens2"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "net/ens2/address"), []byte(UserMAC+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The registration file must exist for the redirection.
+			script = strings.ReplaceAll(script, `<"$register"`, `<"`+root+`$register"`)
+			if err := os.MkdirAll(filepath.Join(root, "nix/store/abc-closure-info"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "nix/store/abc-closure-info/registration"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("bash", "-c", script).CombinedOutput(); err != nil {
+				t.Fatalf("setup failed: %v\n%s", err, out)
+			}
+			data, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, l := range strings.SplitAfter(string(data), "\n") {
+				if !strings.HasPrefix(l, "ip ") && !strings.HasPrefix(l, "passwd ") {
+					got = append(got, strings.ReplaceAll(l, root, ""))
+				}
+			}
+			if d := cmp.Diff(tt.want, strings.Join(got, "")); d != "" {
+				t.Errorf("commands (-want +got):\n%s", d)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -29,12 +30,24 @@ type Request struct {
 	// Mirror is the package mirror; empty means DefaultMirror. It is part of
 	// the cache key.
 	Mirror string
+	// ExtraPackages are installed on top of the base packages (a variant
+	// of the image, e.g. nix-bin for a guest with Nix); they are part of
+	// the recipe and so of the cache key.
+	ExtraPackages []string
 }
 
-// String returns "distro/release (arch)".
+// String returns "distro/release (arch)", with "+pkg,..." for extra
+// packages.
 func (r Request) String() string {
-	return fmt.Sprintf("%s/%s (%s)", r.Distro, r.Release, r.Arch)
+	s := fmt.Sprintf("%s/%s (%s)", r.Distro, r.Release, r.Arch)
+	if len(r.ExtraPackages) > 0 {
+		s += " +" + strings.Join(r.ExtraPackages, ",")
+	}
+	return s
 }
+
+// debianPackage is a Debian package name (Debian policy §5.6.1).
+var debianPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 
 // Release is one distro release this package can build.
 type Release struct {
@@ -153,6 +166,12 @@ func recipeFor(req Request) (Recipe, error) {
 		return Recipe{}, fmt.Errorf("building %s: %w", rel.Ref(), err)
 	}
 	pkgs := append([]string{arch.kernel}, basePackages...)
+	for _, p := range req.ExtraPackages {
+		if !debianPackage.MatchString(p) {
+			return Recipe{}, fmt.Errorf("building %s: extra package %q is not a Debian package name", rel.Ref(), p)
+		}
+		pkgs = append(pkgs, p)
+	}
 	slices.Sort(pkgs)
 	return Recipe{
 		RecipeVersion: RecipeVersion,

@@ -1,6 +1,7 @@
 package imagebuild
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,6 +61,9 @@ func TestRecipeFor(t *testing.T) {
 			wantErr: `building debian/13 for "aarch64-linux": architecture not supported (supported: x86_64-linux)`},
 		{name: "empty arch", req: Request{Distro: "debian", Release: "13"},
 			wantErr: `architecture not supported`},
+		{name: "extra package", req: Request{Distro: "debian", Release: "13", Arch: "x86_64-linux", ExtraPackages: []string{"nix-bin"}}, wantSuite: "trixie"},
+		{name: "bad extra package", req: Request{Distro: "debian", Release: "13", Arch: "x86_64-linux", ExtraPackages: []string{"nix-bin; rm"}},
+			wantErr: `extra package "nix-bin; rm" is not a Debian package name`},
 		{name: "bad mirror", req: Request{Distro: "debian", Release: "13", Arch: "x86_64-linux", Mirror: "deb.debian.org"},
 			wantErr: `mirror "deb.debian.org": want an http://, https:// or file:// URL`},
 	}
@@ -119,6 +123,24 @@ func TestKey(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("extra packages change the key, in any order", func(t *testing.T) {
+		r, _ := recipeFor(base)
+		a, b := base, base
+		a.ExtraPackages = []string{"nix-bin", "jq"}
+		b.ExtraPackages = []string{"jq", "nix-bin", "jq"}
+		ra, err := recipeFor(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, _ := recipeFor(b)
+		if ra.Key() == r.Key() || ra.Key() != rb.Key() {
+			t.Errorf("keys: base %s, +nix-bin,jq %s, +jq,nix-bin,jq %s", r.Key()[:12], ra.Key()[:12], rb.Key()[:12])
+		}
+		if !slices.Contains(ra.Packages, "nix-bin") {
+			t.Errorf("packages %v lack nix-bin", ra.Packages)
+		}
+	})
 
 	t.Run("recipe fields change the key", func(t *testing.T) {
 		r, _ := recipeFor(base)

@@ -21,6 +21,9 @@ type Spec struct {
 	Rootfs                  string // expected root filesystem ("ext4"); "" accepts what is found
 	RootPartition           int    // 0: automatic (diskimage.Image.Root)
 	Kernel, Initrd          string // patterns in the root, e.g. "boot/vmlinuz-*"; "" for the defaults
+	// ShareTransport goes into the manifest: "virtiofs" for kernels
+	// without 9p, "" to leave the choice to the runner.
+	ShareTransport string
 }
 
 // Options tune a patch.
@@ -121,7 +124,8 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 		Disk: "disk.qcow2", DiskFormat: "qcow2", Kernel: "vmlinuz", Initrd: "initrd",
 		RootDevice: root.Device(), Filesystem: root.Filesystem, Strategy: spec.Strategy,
 		SystemdVersion: systemd, KernelVersion: boot.KernelVersion,
-		Backdoor: manifest.BackdoorVirtioPort, // guest.NewPlan's backdoor
+		Backdoor:       manifest.BackdoorVirtioPort, // guest.NewPlan's backdoor
+		ShareTransport: spec.ShareTransport,
 	}
 	m.KernelParams = append([]string{"root=" + m.RootDevice}, baseParams...)
 	for _, u := range masks {

@@ -16,7 +16,11 @@
 //     the shell and serial sockets are listened on by the Machine and QEMU
 //     connects to them at startup, the QMP socket is QEMU's;
 //   - OutDir/<name>/console.log, everything the guest printed on ttyS0,
-//     also kept in memory for ConsoleLog and WaitForConsoleText.
+//     also kept in memory for ConsoleLog and WaitForConsoleText;
+//   - with ShareTransport virtiofs, one virtiofsd per exported directory
+//     (the Nix store, read-only, and each share), started before QEMU with
+//     its socket in the socket directory and killed when that QEMU exits
+//     (each Start starts new ones); guest RAM is then a shared memfd.
 //
 // Semantics follow the NixOS test driver: Start launches QEMU and returns
 // without waiting for the guest; Execute (and everything that needs the
@@ -33,7 +37,10 @@
 //
 // Tests: the unit tests need no VM (some run qemu-img, and QEMU with a bad
 // command line). The VM tests boot a prepared image and run only with
-// DISTROTEST_VM_TESTS=1 and DISTROTEST_TEST_IMAGE=<prepared image dir>;
+// DISTROTEST_VM_TESTS=1 and DISTROTEST_TEST_IMAGE=<prepared image dir>
+// (the registration test also DISTROTEST_TEST_NIX_IMAGE=<a prepared image
+// with Nix>, and the virtiofs tests a virtiofsd: DISTROTEST_VIRTIOFSD, PATH
+// or VirtiofsdPaths);
 // DISTROTEST_TEST_SHELL_PORT=1 puts the shell on the virtio port for images
 // whose manifest does not say so (testdata/mkharness.sh). TestVMChannelFaults
 // is the shell channel's fault suite (four machines); BenchmarkVMChannel

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +22,10 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/qmp"
 )
 
-// Share is a host directory mounted in the guest over 9p.
+// Share is a host directory mounted in the guest over 9p or virtiofs (the
+// machine's ShareTransport).
 type Share struct {
-	Tag      string // 9p mount tag (letters, digits, '-', '_'; at most 31)
+	Tag      string // mount tag (letters, digits, '-', '_'; at most 31)
 	Source   string // host directory
 	Target   string // absolute mount point in the guest
 	ReadOnly bool
@@ -79,6 +82,18 @@ type Config struct {
 	// NixStore, when not empty, is exported read-only and mounted over
 	// /nix/store in the guest.
 	NixStore string
+	// NixRegistration, when not empty, is a file in NixStore in the format
+	// of `nix-store --dump-db` (nixpkgs' closureInfo "registration"); the
+	// guest loads it into its Nix database at boot (nix-store --load-db),
+	// when it has Nix.
+	NixRegistration string
+	// ShareTransport carries the store and the shares: qemu.Transport9P
+	// (also when empty) or qemu.TransportVirtiofs, which starts one
+	// Virtiofsd per directory before QEMU, stopped when QEMU exits.
+	ShareTransport string
+	// Virtiofsd is the virtiofsd binary (the Rust one, which runs
+	// unprivileged with --sandbox=none); needed for virtiofs.
+	Virtiofsd string
 	// NICs are the machine's VLAN network cards.
 	NICs []NIC
 	// Hosts are all nodes of the test, for the guest's /etc/hosts.
@@ -128,7 +143,8 @@ type run struct {
 	serialConn net.Conn
 	shell      *backdoor.Shell
 	started    time.Time
-	sockets    []string // files to remove when the run ends
+	sockets    []string        // files to remove when the run ends
+	daemons    []*qemu.Process // virtiofsd, stopped when QEMU exits
 
 	readyMu sync.Mutex // serialises WaitReady
 	ready   atomic.Bool
@@ -146,6 +162,18 @@ func New(cfg Config) (*Machine, error) {
 	fail := func(err error) (*Machine, error) { return nil, fmt.Errorf("creating machine %s: %w", cfg.Name, err) }
 	if cfg.Host.Binary == "" {
 		return fail(errors.New("no QEMU binary (run qemu.Probe)"))
+	}
+	switch cfg.ShareTransport {
+	case "", qemu.Transport9P:
+	case qemu.TransportVirtiofs:
+		if cfg.Virtiofsd == "" && (cfg.NixStore != "" || len(cfg.Shares) > 0) {
+			return fail(errors.New("virtiofs shares need virtiofsd: none given (scripts/install-virtiofsd.sh installs one)"))
+		}
+	default:
+		return fail(fmt.Errorf("share transport %q: want %s or %s", cfg.ShareTransport, qemu.Transport9P, qemu.TransportVirtiofs))
+	}
+	if cfg.NixRegistration != "" && cfg.NixStore == "" {
+		return fail(errors.New("a Nix registration needs the Nix store share"))
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -245,9 +273,10 @@ func New(cfg Config) (*Machine, error) {
 // parameters, the machine's identity, then the extra ones.
 func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts,
-		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet()}
+		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet(),
+		Virtiofs: cfg.ShareTransport == qemu.TransportVirtiofs, NixRegistration: guestStorePath(cfg.NixStore, cfg.NixRegistration)}
 	for _, s := range cfg.Shares {
-		id.Shares = append(id.Shares, guest.Share{Tag: s.Tag, Target: s.Target})
+		id.Shares = append(id.Shares, guest.Share{Tag: s.Tag, Target: s.Target, ReadOnly: s.ReadOnly})
 	}
 	for _, n := range cfg.NICs {
 		id.VLANs = append(id.VLANs, n.VLAN)
@@ -259,6 +288,19 @@ func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 	out := append([]string(nil), man.KernelParams...)
 	out = append(out, ident...)
 	return append(out, cfg.ExtraKernelParams...), nil
+}
+
+// guestStorePath maps a file in the host's store directory to its path
+// under the guest's /nix/store ("" for "").
+func guestStorePath(store, file string) string {
+	if file == "" {
+		return ""
+	}
+	rel, err := filepath.Rel(store, file)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return file // New's caller checked it; keep it visible in errors
+	}
+	return path.Join("/nix/store", filepath.ToSlash(rel))
 }
 
 // Name returns the machine's name.
@@ -282,6 +324,9 @@ func (m *Machine) socketPaths() []string {
 	p := []string{m.sock("qmp"), m.sock("shell"), m.sock("serial")}
 	for _, n := range m.cfg.NICs {
 		p = append(p, m.NICSocket(n.VLAN))
+	}
+	for _, d := range m.daemons() {
+		p = append(p, d.Socket, d.Socket+".pid") // virtiofsd writes SOCKET.pid
 	}
 	return p
 }
@@ -312,6 +357,9 @@ func (m *Machine) QEMUConfig() qemu.Config {
 	}
 	for _, s := range m.cfg.Shares {
 		c.Shares = append(c.Shares, qemu.Share{Tag: s.Tag, Path: s.Source, ReadOnly: s.ReadOnly})
+	}
+	for i, d := range m.daemons() {
+		c.Shares[i].Transport, c.Shares[i].Socket = qemu.TransportVirtiofs, d.Socket
 	}
 	for _, n := range m.cfg.NICs {
 		c.NICs = append(c.NICs, qemu.NIC{
@@ -379,17 +427,23 @@ func (m *Machine) start(ctx context.Context) (*run, error) {
 	}
 	defer serialLn.Close()
 
+	daemons, err := m.startDaemons(ctx)
+	if err != nil {
+		return nil, err
+	}
 	args := qemu.Cmdline(cfg, m.cfg.Host)
 	m.log.Info("starting qemu", "accel", m.cfg.Host.Accel, "cmd", m.cfg.Host.Binary+" "+qemu.Quote(args))
 	proc, err := qemu.Start(m.cfg.Host.Binary, args, m.stateDir, m.log.With("source", "qemu"))
 	if err != nil {
+		_ = stopDaemons(daemons)
 		return nil, err
 	}
-	r := &run{proc: proc, started: time.Now(), sockets: m.socketPaths(), serialEnd: make(chan struct{}), ended: make(chan struct{})}
+	r := &run{proc: proc, daemons: daemons, started: time.Now(), sockets: m.socketPaths(), serialEnd: make(chan struct{}), ended: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
 			_ = proc.Kill()
+			_ = stopDaemons(daemons)
 			r.close()
 			r.removeSockets()
 		}
@@ -410,6 +464,9 @@ func (m *Machine) start(ctx context.Context) (*run, error) {
 	}
 	m.console.reset()
 	go m.readSerial(r)
+	for _, d := range daemons {
+		go m.watchDaemon(r, d)
+	}
 	r.shell = backdoor.New(r.shellConn, m.log.With("source", "shell"))
 	if cfg.ShellPort != "" {
 		r.shell.Encoding = backdoor.Raw // flow-controlled and 8-bit clean
@@ -498,6 +555,11 @@ func (m *Machine) watch(r *run) {
 	<-r.proc.Done()
 	r.ready.Store(false)
 	m.log.Info("qemu exited", "status", r.proc.Status(), "ran", time.Since(r.started).Round(time.Millisecond))
+	// Each virtiofsd ends with its QEMU connection; kill them in case
+	// one hangs.
+	if err := stopDaemons(r.daemons); err != nil {
+		m.log.Warn("stopping virtiofsd", "err", err)
+	}
 	// The serial reader ends at EOF, which QEMU's exit causes; give it a
 	// moment so that console.log has the guest's last words.
 	select {
@@ -507,6 +569,22 @@ func (m *Machine) watch(r *run) {
 	r.close()
 	r.removeSockets()
 	close(r.ended)
+}
+
+// watchDaemon warns when a virtiofsd dies while its QEMU runs: the guest's
+// file system on it stops answering.
+func (m *Machine) watchDaemon(r *run, d *qemu.Process) {
+	select {
+	case <-d.Done():
+		if !r.proc.Exited() {
+			select {
+			case <-r.proc.Done():
+			case <-time.After(time.Second):
+				m.log.Warn("virtiofsd exited while qemu runs: its share no longer answers", "status", d.Status(), "output", d.Output())
+			}
+		}
+	case <-r.proc.Done():
+	}
 }
 
 // current returns the running (or just exited) run, or nil.

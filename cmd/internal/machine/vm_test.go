@@ -80,7 +80,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // it (QEMU, sockets, state) is left after the test.
 func newVM(t testing.TB, name string, edit func(*Config)) *Machine {
 	t.Helper()
-	dir := vmImage(t)
+	return newVMOn(t, vmImage(t), name, edit)
+}
+
+// newVMOn is newVM on the prepared image dir.
+func newVMOn(t testing.TB, dir, name string, edit func(*Config)) *Machine {
+	t.Helper()
 	m0, err := loadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -115,21 +120,28 @@ func newVM(t testing.TB, name string, edit func(*Config)) *Machine {
 			}
 			t.Logf("%s: end of the serial console:\n%s", name, log)
 		}
-		var pid int
+		pids := map[int]string{}
 		if r := m.current(); r != nil {
-			pid = r.proc.Pid()
+			pids[r.proc.Pid()] = "qemu"
+			for _, d := range r.daemons {
+				pids[d.Pid()] = "virtiofsd"
+			}
 		}
 		sockDir, stateDir := m.sockDir, m.stateDir
 		if err := m.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if pid != 0 {
+		for pid, what := range pids {
 			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-				t.Errorf("qemu (pid %d) still exists after Close: %v", pid, err)
+				t.Errorf("%s (pid %d) still exists after Close: %v", what, pid, err)
 			}
 		}
-		if out, err := exec.Command("pgrep", "-f", sockDir).Output(); err == nil {
+		// QEMU's and virtiofsd's command lines name their sockets.
+		if out, err := exec.Command("pgrep", "-af", sockDir).Output(); err == nil {
 			t.Errorf("processes using %s remain after Close: %s", sockDir, out)
+		}
+		if holders := memfdHolders(sockDir); len(holders) > 0 {
+			t.Errorf("guest memory (memfd) still held after Close by %v", holders)
 		}
 		for _, d := range []string{sockDir, stateDir} {
 			if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
@@ -138,6 +150,27 @@ func newVM(t testing.TB, name string, edit func(*Config)) *Machine {
 		}
 	})
 	return m
+}
+
+// memfdHolders lists the processes whose command line names dir and that
+// hold a memfd (a guest's shared RAM lives in one).
+func memfdHolders(dir string) []string {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []string
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
+			continue
+		}
+		fds, _ := filepath.Glob(filepath.Join(p, "fd", "*"))
+		for _, fd := range fds {
+			if target, err := os.Readlink(fd); err == nil && strings.HasPrefix(target, "/memfd:") {
+				out = append(out, filepath.Base(p)+": "+target)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func vmContext(t testing.TB) context.Context {
@@ -159,9 +192,24 @@ func mustExec(t *testing.T, ctx context.Context, m *Machine, cmd string) string 
 }
 
 func TestVMLifecycle(t *testing.T) {
-	m := newVM(t, "life", nil)
+	// A virtiofs share: its daemon is restarted with QEMU after Crash and
+	// must survive the guest's reboot.
+	share := t.TempDir()
+	if err := os.WriteFile(filepath.Join(share, "f"), []byte("shared\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newVM(t, "life", func(c *Config) {
+		c.ShareTransport = qemu.TransportVirtiofs
+		c.Virtiofsd = testVirtiofsd(t)
+		c.Shares = []Share{{Tag: "data", Source: share, Target: "/mnt/data"}}
+	})
 	ctx := vmContext(t)
-
+	shared := func(when string) {
+		t.Helper()
+		if got := mustExec(t, ctx, m, "cat /mnt/data/f"); got != "shared\n" {
+			t.Errorf("%s: share reads %q", when, got)
+		}
+	}
 	start := time.Now()
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -220,6 +268,7 @@ func TestVMLifecycle(t *testing.T) {
 	if got := mustExec(t, ctx, m, "cat /root/state"); got != "persisted\n" {
 		t.Errorf("after crash: /root/state = %q", got)
 	}
+	shared("after crash and start")
 	t.Logf("restart to shell: %v", time.Since(start).Round(time.Millisecond))
 	if id := mustExec(t, ctx, m, "cat /proc/sys/kernel/random/boot_id"); id == bootID {
 		t.Error("boot id unchanged after Crash+Start")
@@ -239,6 +288,7 @@ func TestVMLifecycle(t *testing.T) {
 	if got := m.current().proc.Pid(); got != pid {
 		t.Errorf("qemu pid changed across reboot: %d -> %d", pid, got)
 	}
+	shared("after reboot")
 
 	start = time.Now()
 	if err := m.Shutdown(ctx); err != nil {
@@ -254,6 +304,49 @@ func TestVMLifecycle(t *testing.T) {
 	// Execute starts a stopped machine, as in nixpkgs.
 	if got := mustExec(t, ctx, m, "cat /root/state"); got != "persisted\n" {
 		t.Errorf("after shutdown: /root/state = %q", got)
+	}
+}
+
+// TestVMVirtiofsdEndsWithQEMU: QEMU killed under a running command; its
+// virtiofsd must go too (newVM's cleanup checks the processes and memfds).
+func TestVMVirtiofsdEndsWithQEMU(t *testing.T) {
+	share := t.TempDir()
+	// With virtiofs: its daemon must go when QEMU dies (newVM's cleanup
+	// checks).
+	m := newVM(t, "dies", func(c *Config) {
+		c.ShareTransport = qemu.TransportVirtiofs
+		c.Virtiofsd = testVirtiofsd(t)
+		c.Shares = []Share{{Tag: "data", Source: share, Target: "/mnt/data"}}
+	})
+	ctx := vmContext(t)
+	if err := m.WaitForShell(ctx); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := m.Execute(ctx, "sleep 600", 0)
+		errc <- err
+	}()
+	time.Sleep(time.Second)
+	if err := syscall.Kill(m.current().proc.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "machine dies: qemu exited (signal: killed) while running") {
+			t.Errorf("Execute error = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Execute still blocked 30 s after QEMU died")
+	}
+	if m.IsRunning() {
+		t.Error("IsRunning after QEMU died")
+	}
+	<-m.current().ended
+	for _, d := range m.current().daemons {
+		if !d.Exited() {
+			t.Errorf("virtiofsd (pid %d) still runs after QEMU died", d.Pid())
+		}
 	}
 }
 

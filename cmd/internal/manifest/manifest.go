@@ -57,6 +57,10 @@ type Manifest struct {
 	// Backdoor is where the image's backdoor shell listens:
 	// BackdoorVirtioPort or BackdoorHVC0 (empty: BackdoorHVC0).
 	Backdoor string `json:"backdoor,omitempty"`
+	// ShareTransport is how this image's kernel takes the Nix store and
+	// shares: ShareTransport9P or ShareTransportVirtiofs (EL kernels have
+	// no 9p); empty leaves the choice to the runner.
+	ShareTransport string `json:"share_transport,omitempty"`
 }
 
 // BackdoorTransport returns Backdoor with the default applied.
@@ -66,6 +70,13 @@ func (m *Manifest) BackdoorTransport() string {
 	}
 	return m.Backdoor
 }
+
+// Share transports (the same names as cmd/internal/qemu's; this package
+// stays dependency-free).
+const (
+	ShareTransport9P       = "9p"
+	ShareTransportVirtiofs = "virtiofs"
+)
 
 // Validate checks the fields the runner depends on.
 func (m *Manifest) Validate() error {
@@ -91,6 +102,11 @@ func (m *Manifest) Validate() error {
 	case "", BackdoorVirtioPort, BackdoorHVC0:
 	default:
 		errs = append(errs, fmt.Errorf("backdoor %q is not %q or %q", m.Backdoor, BackdoorVirtioPort, BackdoorHVC0))
+	}
+	switch m.ShareTransport {
+	case "", ShareTransport9P, ShareTransportVirtiofs:
+	default:
+		errs = append(errs, fmt.Errorf("share_transport %q is not %s or %s", m.ShareTransport, ShareTransport9P, ShareTransportVirtiofs))
 	}
 	return errors.Join(errs...)
 }

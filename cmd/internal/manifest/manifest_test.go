@@ -15,7 +15,8 @@ func valid() *Manifest {
 		Disk: "disk.qcow2", DiskFormat: "qcow2", Kernel: "vmlinuz", Initrd: "initrd",
 		RootDevice: "/dev/vda1", Filesystem: "ext4",
 		KernelParams: []string{"root=/dev/vda1", "rw"}, Strategy: "disk", SystemdVersion: 257,
-		Backdoor: BackdoorVirtioPort,
+		Backdoor:       BackdoorVirtioPort,
+		ShareTransport: ShareTransportVirtiofs,
 	}
 }
 
@@ -46,6 +47,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad version", `{"version":7,"disk":"d","disk_format":"qcow2","strategy":"disk"}`, "version 7 is not supported"},
 		{"bad format", `{"version":1,"disk":"d","disk_format":"vmdk","strategy":"disk"}`, `disk_format "vmdk"`},
 		{"kernel without initrd", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","kernel":"k"}`, "kernel and initrd"},
+		{"bad share transport", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","share_transport":"nfs"}`, `share_transport "nfs"`},
 		{"not json", `hello`, "decoding"},
 		{"unknown backdoor", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","backdoor":"ttyS1"}`, `backdoor "ttyS1"`},
 	}

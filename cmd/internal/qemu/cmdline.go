@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/distrotest/distrotest/cmd/internal/guest"
+	"github.com/distrotest/distrotest/cmd/internal/manifest"
 )
 
 // Accelerators.
@@ -22,8 +23,12 @@ const (
 	UserNetdev = "user0"
 	// UserNIC is the id of the NIC on the user-mode network.
 	UserNIC = "nic-user"
-	// StoreTag is the 9p mount tag of the Nix store share.
+	// StoreTag is the mount tag (9p or virtiofs) of the Nix store share.
 	StoreTag = "nix-store"
+	// MemoryBackend is the id of the shared memory backend that guests
+	// with virtiofs shares get (vhost-user needs guest RAM the daemon can
+	// map).
+	MemoryBackend = "mem"
 	// ShellPortName is the name of the virtio serial port for the guest's
 	// shell when Config.ShellPort is used: the one our images' backdoor
 	// listens on.
@@ -37,11 +42,38 @@ func VLANNIC(vlan int) string { return "nic-vlan" + strconv.Itoa(vlan) }
 // VLANNetdev returns the netdev id of the NIC on vlan.
 func VLANNetdev(vlan int) string { return "vlan" + strconv.Itoa(vlan) }
 
-// Share is a host directory exported to the guest over 9p (virtio).
+// Share transports: how a host directory reaches the guest.
+const (
+	// Transport9P is QEMU's built-in 9p server (-virtfs).
+	Transport9P = manifest.ShareTransport9P
+	// TransportVirtiofs is a vhost-user-fs device served by a virtiofsd
+	// process that the caller starts before QEMU.
+	TransportVirtiofs = manifest.ShareTransportVirtiofs
+)
+
+// Share is a host directory exported to the guest over 9p or virtiofs.
 type Share struct {
-	Tag      string // 9p mount tag
-	Path     string // host directory
-	ReadOnly bool
+	Tag      string // mount tag
+	Path     string // host directory (9p; virtiofsd serves it otherwise)
+	ReadOnly bool   // 9p; virtiofsd enforces it itself otherwise
+	// Transport is Transport9P (also when empty) or TransportVirtiofs.
+	Transport string
+	// Socket is virtiofsd's vhost-user socket (virtiofs only).
+	Socket string
+}
+
+// VirtiofsChardev returns the id of the chardev joining the virtiofs share
+// with tag to its virtiofsd.
+func VirtiofsChardev(tag string) string { return "vfs-" + tag }
+
+// hasVirtiofs reports whether any share needs virtiofs.
+func hasVirtiofs(shares []Share) bool {
+	for _, s := range shares {
+		if s.Transport == TransportVirtiofs {
+			return true
+		}
+	}
+	return false
 }
 
 // NIC is a network card on a VLAN: a dgram netdev between a unix socket of
@@ -99,7 +131,9 @@ type Config struct {
 	// virtio-console.c: "silently dropping console data on EAGAIN").
 	ShellPort string
 
-	// Shares are exported over 9p; the Nix store is a share with StoreTag.
+	// Shares are exported over 9p or virtiofs; the Nix store is a share
+	// with StoreTag. A virtiofs share puts the guest's RAM in a shared
+	// memfd backend of the same size (-object memory-backend-memfd).
 	Shares []Share
 	// NICs are the machine's VLAN network cards, after the user-mode NIC
 	// (MAC guest.UserMAC) that every machine has.
@@ -171,6 +205,10 @@ func Cmdline(cfg Config, host Host) []string {
 		add("-cpu", "max") // virt has no usable default CPU model
 	}
 	add("-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus))
+	if hasVirtiofs(cfg.Shares) {
+		add("-object", opts("memory-backend-memfd", "id", MemoryBackend, "size", strconv.Itoa(mem)+"M", "share", "on"))
+		add("-machine", "memory-backend="+MemoryBackend)
+	}
 	add("-rtc", "base=utc")
 	add("-display", "none")
 	if arm {
@@ -219,6 +257,11 @@ func Cmdline(cfg Config, host Host) []string {
 	add("-device", "virtio-rng-pci")
 
 	for _, s := range cfg.Shares {
+		if s.Transport == TransportVirtiofs {
+			add("-chardev", opts("socket", "id", VirtiofsChardev(s.Tag), "path", s.Socket))
+			add("-device", opts("vhost-user-fs-pci", "chardev", VirtiofsChardev(s.Tag), "tag", s.Tag, "queue-size", "1024"))
+			continue
+		}
 		kv := []string{"path", s.Path, "mount_tag", s.Tag, "security_model", "none"}
 		if s.ReadOnly {
 			kv = append(kv, "readonly", "on")

@@ -109,6 +109,47 @@ func TestCmdline(t *testing.T) {
 			}, userNet),
 		},
 		{
+			name: "virtiofs store and shares with shared memory",
+			cfg: with(machine, func(c *Config) {
+				c.Shares = []Share{
+					{Tag: StoreTag, Path: "/nix/store", ReadOnly: true, Transport: TransportVirtiofs, Socket: "/s/server.vfs0"},
+					{Tag: "data", Path: "/home/me/data", Transport: TransportVirtiofs, Socket: "/s/server,vfs1"},
+				}
+			}),
+			host: tcg,
+			want: join([]string{"-name", "guest=server"}, common("tcg"),
+				machineArgs[:4],
+				[]string{
+					"-object", "memory-backend-memfd,id=mem,size=2048M,share=on",
+					"-machine", "memory-backend=mem",
+				},
+				machineArgs[4:],
+				[]string{
+					"-chardev", "socket,id=vfs-nix-store,path=/s/server.vfs0",
+					"-device", "vhost-user-fs-pci,chardev=vfs-nix-store,tag=nix-store,queue-size=1024",
+					"-chardev", "socket,id=vfs-data,path=/s/server,,vfs1",
+					"-device", "vhost-user-fs-pci,chardev=vfs-data,tag=data,queue-size=1024",
+				}, userNet),
+		},
+		{
+			name: "9p and virtiofs side by side, default memory",
+			cfg: Config{Shares: []Share{
+				{Tag: "a", Path: "/a", Transport: Transport9P},
+				{Tag: "b", Path: "/b", Transport: TransportVirtiofs, Socket: "/s/b"},
+			}},
+			host: tcg,
+			want: join(common("tcg"), []string{
+				"-m", "1024", "-smp", "2",
+				"-object", "memory-backend-memfd,id=mem,size=1024M,share=on",
+				"-machine", "memory-backend=mem",
+				"-rtc", "base=utc", "-display", "none", "-vga", "std",
+				"-device", "virtio-rng-pci",
+				"-virtfs", "local,path=/a,mount_tag=a,security_model=none",
+				"-chardev", "socket,id=vfs-b,path=/s/b",
+				"-device", "vhost-user-fs-pci,chardev=vfs-b,tag=b,queue-size=1024",
+			}, userNet),
+		},
+		{
 			name: "vlans",
 			cfg: with(machine, func(c *Config) {
 				c.NICs = []NIC{

@@ -14,7 +14,8 @@
 //   - Cmdline turns a Config and a Host into QEMU's arguments. It does no I/O
 //     and is table-tested.
 //   - Start runs QEMU in its own process group with a parent-death signal,
-//     logs what it prints, and lets the caller wait for it or kill it.
+//     logs what it prints, and lets the caller wait for it or kill it;
+//     StartHelper does the same for the daemons QEMU needs (virtiofsd).
 //
 // It is not the machine abstraction (sockets, the guest shell, QMP): that is
 // cmd/internal/machine, which uses this package.

@@ -20,6 +20,7 @@ import (
 // guest's console) goes to the logger, and the last lines are kept for
 // error messages.
 type Process struct {
+	name string // "qemu", "virtiofsd": for messages
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // Wait's result, valid once done is closed
@@ -35,6 +36,13 @@ type Process struct {
 // Go only ends threads of goroutines that exit while locked to their thread,
 // so do not call Start from such a goroutine.
 func Start(binary string, args []string, dir string, log *slog.Logger) (*Process, error) {
+	return StartHelper("qemu", binary, args, dir, log)
+}
+
+// StartHelper starts a process QEMU depends on (virtiofsd) as Start starts
+// QEMU: own process group, parent-death signal, stdin /dev/null, output to
+// log. name labels it in messages.
+func StartHelper(name, binary string, args []string, dir string, log *slog.Logger) (*Process, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -43,16 +51,16 @@ func Start(binary string, args []string, dir string, log *slog.Logger) (*Process
 	cmd.SysProcAttr = sysProcAttr()
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("starting qemu: %w", err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
-		return nil, fmt.Errorf("starting qemu: %w", err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	pw.Close()
-	p := &Process{cmd: cmd, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
 	output := make(chan struct{})
 	go func() {
 		defer close(output)
@@ -76,7 +84,7 @@ func (p *Process) readOutput(r io.Reader, log *slog.Logger) {
 		if line == "" {
 			continue
 		}
-		log.Warn("qemu says", "line", line)
+		log.Warn(p.name+" says", "line", line)
 		p.mu.Lock()
 		p.tail = append(p.tail, line)
 		if len(p.tail) > 20 {
@@ -86,7 +94,7 @@ func (p *Process) readOutput(r io.Reader, log *slog.Logger) {
 	}
 }
 
-// Pid returns QEMU's process id (also its process group id).
+// Pid returns the process id (also its process group id).
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Done is closed once QEMU has exited and its output is read.
@@ -140,7 +148,7 @@ func (p *Process) Kill() error {
 		return nil
 	}
 	if err := killGroup(p.Pid()); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("killing qemu (pid %d): %w", p.Pid(), err)
+		return fmt.Errorf("killing %s (pid %d): %w", p.name, p.Pid(), err)
 	}
 	<-p.done
 	return nil
