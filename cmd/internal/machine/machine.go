@@ -579,7 +579,7 @@ func (m *Machine) watchDaemon(r *run, d *qemu.Process) {
 		if !r.proc.Exited() {
 			select {
 			case <-r.proc.Done():
-			case <-time.After(time.Second):
+			case <-time.After(10 * time.Second): // QEMU quitting closes the socket before it exits
 				m.log.Warn("virtiofsd exited while qemu runs: its share no longer answers", "status", d.Status(), "output", d.Output())
 			}
 		}
