@@ -67,7 +67,6 @@ type Machine interface {
 	IsRunning() bool
 	Execute(ctx context.Context, command string, timeout time.Duration) (status int, stdout []byte, err error)
 	Shutdown(ctx context.Context) error
-	Reboot(ctx context.Context) error
 	Crash(ctx context.Context) error
 	WaitForShutdown(ctx context.Context) error
 	ConsoleLog() string

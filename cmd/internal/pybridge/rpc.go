@@ -82,7 +82,6 @@ func init() {
 		"wait_for_shell":    machineAction(Machine.WaitForShell),
 		"shutdown":          machineAction(Machine.Shutdown),
 		"crash":             machineAction(Machine.Crash),
-		"reboot":            machineAction(Machine.Reboot),
 		"wait_for_shutdown": machineAction(Machine.WaitForShutdown),
 		"console_log": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
 			return map[string]string{"text": m.ConsoleLog()}, nil
