@@ -26,7 +26,8 @@
 // without waiting for the guest; Execute (and everything that needs the
 // shell) starts the machine if needed and waits for the shell; Shutdown
 // sends poweroff through the shell and waits for QEMU to exit; Crash quits
-// QEMU at once through QMP; a guest reboot keeps the QEMU process. If QEMU
+// QEMU at once through QMP; a guest reboot keeps the QEMU process unless
+// SetAllowReboot(false) (nixpkgs' default, -no-reboot). If QEMU
 // dies while a call is in progress, the call fails with "machine NAME: qemu
 // exited (STATUS) while ..." instead of hanging. Every blocking method is
 // bounded by its context.

@@ -133,6 +133,8 @@ type Machine struct {
 	mu     sync.Mutex // guards run and closed; held by Start
 	run    *run
 	closed bool
+
+	noReboot atomic.Bool // see SetAllowReboot
 }
 
 // run is one QEMU process of the machine, from Start to its exit.
@@ -147,7 +149,9 @@ type run struct {
 	daemons    []*qemu.Process // virtiofsd, stopped when QEMU exits
 
 	readyMu sync.Mutex // serialises WaitReady
-	ready   atomic.Bool
+
+	rebooting atomic.Bool // Disconnect was called: QEMU may exit (-no-reboot)
+	ready     atomic.Bool
 
 	serialEnd chan struct{} // closed when the serial console reached EOF
 	ended     chan struct{} // closed once the run is cleaned up after QEMU exited
@@ -350,6 +354,7 @@ func (m *Machine) QEMUConfig() qemu.Config {
 		ShellSocket:  m.sock("shell"),
 		SerialSocket: m.sock("serial"),
 		ShellPort:    m.shellPort(),
+		NoReboot:     m.noReboot.Load(),
 		ExtraArgs:    m.cfg.ExtraQEMUArgs,
 	}
 	if m.cfg.NixStore != "" {
@@ -671,6 +676,15 @@ func (m *Machine) shell(ctx context.Context) (*run, error) {
 	defer stop()
 	if err := r.shell.WaitReady(bctx); err != nil {
 		if diedDuring(r, err) {
+			if r.rebooting.Load() {
+				// The guest rebooted under -no-reboot: boot it again,
+				// from the same disk, as a fresh start would.
+				m.log.Info("qemu ended at the guest's reboot; starting it again")
+				<-r.ended
+				r.readyMu.Unlock()
+				defer r.readyMu.Lock()
+				return m.shell(ctx)
+			}
 			return nil, m.exitedErr(r, "waiting for the guest shell")
 		}
 		return nil, fmt.Errorf("machine %s: waiting for the guest shell: %w", m.cfg.Name, err)

@@ -67,7 +67,6 @@ type Machine interface {
 	IsRunning() bool
 	Execute(ctx context.Context, command string, timeout time.Duration) (status int, stdout []byte, err error)
 	Shutdown(ctx context.Context) error
-	Reboot(ctx context.Context) error
 	Crash(ctx context.Context) error
 	WaitForShutdown(ctx context.Context) error
 	ConsoleLog() string
@@ -79,6 +78,12 @@ type Machine interface {
 	CopyFromHost(ctx context.Context, src, dst string) error
 	CopyFromMachine(ctx context.Context, src, dstDir string) error
 	SetLinks(ctx context.Context, up bool) error
+	// SetAllowReboot chooses whether a guest reboot keeps QEMU running
+	// (true) or ends it (false, nixpkgs' default) from the next start on.
+	SetAllowReboot(allow bool)
+	// Disconnect makes the next call that needs the shell wait for the
+	// shell of the next boot (starting QEMU again if it ended).
+	Disconnect()
 	// QMP runs a QMP command; an error reply from QEMU is a *qmp.Error.
 	QMP(ctx context.Context, command string, args, reply any) error
 	// NextQMPEvent returns the oldest QMP event not returned yet, waiting
@@ -265,6 +270,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("running test script: two machines named %q", m.Name())
 		}
 		s.machines[m.Name()] = m
+		// As in nixpkgs, a guest reboot ends QEMU unless the script
+		// started the machine with start(allow_reboot=True).
+		m.SetAllowReboot(false)
 	}
 	for _, v := range cfg.VLANs {
 		s.vlans[v.ID()] = v

@@ -331,8 +331,13 @@ with subtest("life cycle"):
 		t.Fatalf("script failed: %v", err)
 	}
 	m := e.machines[0]
-	if diff := cmp.Diff([]string{"ctrl-alt-delete", "A", "b"}, m.Keys()); diff != "" {
+	// The last ctrl-alt-delete is reboot(), which (as in nixpkgs) also
+	// drops the shell connection.
+	if diff := cmp.Diff([]string{"ctrl-alt-delete", "A", "b", "ctrl-alt-delete"}, m.Keys()); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	if m.Disconnects() != 1 || m.AllowReboot() {
+		t.Errorf("reboot(): %d disconnects, allow_reboot %v; want 1, false", m.Disconnects(), m.AllowReboot())
 	}
 	if diff := cmp.Diff([][2]int{{18080, 80}}, m.Forwards()); diff != "" {
 		t.Errorf("forwards (-want +got):\n%s", diff)

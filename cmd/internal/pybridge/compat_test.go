@@ -41,7 +41,7 @@ with subtest("machine attributes"):
     t.assertIsInstance(machine.state_dir, pathlib.Path)
     t.assertFalse(machine.booted)
     t.assertFalse(machine.connected)
-    machine.start()
+    machine.start(allow_reboot=True)
     t.assertTrue(machine.booted)
     t.assertTrue(machine.connected)
     machine.log_serial("a serial line from the script")
@@ -153,6 +153,9 @@ t.assertIs(driver.test_symbols()["machine"], machine)
 	cfg.Env = []string{"OUT=" + e.out, "SHARED=" + shared}
 	if err := runCfg(t, e, cfg); err != nil {
 		t.Fatalf("script failed: %v", err)
+	}
+	if !e.machines[0].AllowReboot() {
+		t.Error("start(allow_reboot=True) did not reach the machine")
 	}
 	log := e.log.String()
 	for _, want := range []string{"shown-warning-line", "shown-info-line", "a serial line from the script"} {

@@ -67,13 +67,21 @@ func init() {
 		"state": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
 			return map[string]bool{"booted": m.IsRunning(), "connected": m.IsUp()}, nil
 		}),
-		"qmp":               onMachine(qmpCommand),
-		"qmp_event":         onMachine(qmpEvent),
-		"start":             machineAction(Machine.Start),
+		"qmp":       onMachine(qmpCommand),
+		"qmp_event": onMachine(qmpEvent),
+		"start": onMachine(func(ctx context.Context, m Machine, p struct {
+			AllowReboot bool `json:"allow_reboot"`
+		}) (any, error) {
+			m.SetAllowReboot(p.AllowReboot)
+			return nil, m.Start(ctx)
+		}),
+		"disconnect": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
+			m.Disconnect()
+			return nil, nil
+		}),
 		"wait_for_shell":    machineAction(Machine.WaitForShell),
 		"shutdown":          machineAction(Machine.Shutdown),
 		"crash":             machineAction(Machine.Crash),
-		"reboot":            machineAction(Machine.Reboot),
 		"wait_for_shutdown": machineAction(Machine.WaitForShutdown),
 		"console_log": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
 			return map[string]string{"text": m.ConsoleLog()}, nil

@@ -139,6 +139,10 @@ type Config struct {
 	// (MAC guest.UserMAC) that every machine has.
 	NICs []NIC
 
+	// NoReboot makes a guest reboot end QEMU (-no-reboot), as nixpkgs'
+	// driver starts machines unless start(allow_reboot=True).
+	NoReboot bool
+
 	// ExtraArgs are appended verbatim.
 	ExtraArgs []string
 }
@@ -278,6 +282,9 @@ func Cmdline(cfg Config, host Host) []string {
 		add("-device", opts("virtio-net-pci", "netdev", VLANNetdev(n.VLAN), "mac", n.MAC, "id", VLANNIC(n.VLAN)))
 	}
 
+	if cfg.NoReboot {
+		add("-no-reboot")
+	}
 	add(cfg.ExtraArgs...)
 	return a
 }

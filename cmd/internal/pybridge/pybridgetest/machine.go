@@ -52,6 +52,9 @@ type Machine struct {
 	stopped  chan struct{} // closed when the machine stops
 	sink     io.Writer     // also receives the console, like machine.Config.Console
 	events   chan qmp.Event
+
+	allowReboot bool
+	disconnects int
 }
 
 // New returns a stopped machine whose commands run in dir with env added
@@ -463,4 +466,32 @@ func (m *Machine) NextQMPEvent(ctx context.Context) (qmp.Event, bool, error) {
 		}
 		return qmp.Event{}, false, ctx.Err()
 	}
+}
+
+// SetAllowReboot records the choice; AllowReboot returns it.
+func (m *Machine) SetAllowReboot(allow bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.allowReboot = allow
+}
+
+// AllowReboot reports the last SetAllowReboot.
+func (m *Machine) AllowReboot() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.allowReboot
+}
+
+// Disconnect counts the calls; the local "guest" has no shell to lose.
+func (m *Machine) Disconnect() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.disconnects++
+}
+
+// Disconnects returns how many times Disconnect was called.
+func (m *Machine) Disconnects() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.disconnects
 }

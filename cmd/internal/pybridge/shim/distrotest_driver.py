@@ -502,9 +502,10 @@ class Machine:
         return bool(self._call("is_up")["up"])
 
     def start(self, allow_reboot=False):
-        """Start the machine; does not wait for it to boot. (Reboots are
-        always allowed: a guest reboot keeps the machine running.)"""
-        self._call("start")
+        """Start the machine; does not wait for it to boot. Unless
+        allow_reboot, a reboot of the guest ends its QEMU (as in nixpkgs);
+        the next command then boots it again from the same disk."""
+        self._call("start", allow_reboot=bool(allow_reboot))
 
     def wait_for_shell(self):
         """Start the machine if needed and wait for its root shell."""
@@ -522,8 +523,10 @@ class Machine:
         self._call("crash")
 
     def reboot(self):
-        """Reboot the guest and wait for its shell to come back."""
-        self._call("reboot")
+        """Press Ctrl-Alt-Delete and return at once, as nixpkgs does; the
+        next command waits for the shell of the next boot."""
+        self.send_key("ctrl-alt-delete")
+        self._call("disconnect")
 
     def wait_for_shutdown(self):
         """Wait until the machine has powered off (does not ask it to)."""
