@@ -15,6 +15,9 @@ import (
 // hang. A probe during a reply that is merely slow costs nothing.
 const stallProbe = 2 * time.Second
 
+// maxPrealloc bounds the buffer payload allocates ahead.
+const maxPrealloc = 256 << 20
+
 var (
 	// errShort means the trailer of the reply arrived before its payload
 	// was complete; the trailer is still to be read.
@@ -78,6 +81,13 @@ func (f *frame) probeAt(from int) int {
 // (or past the answer) and returns errShort with what it got.
 func (f *frame) payload(n int) ([]byte, error) {
 	s := f.s
+	if want := min(n+1, maxPrealloc); cap(s.buf) < want {
+		// Room for the whole payload at once, not many copies while it
+		// grows (up to a bound: the length comes from the guest).
+		b := make([]byte, len(s.buf), want)
+		copy(b, s.buf)
+		s.buf = b
+	}
 	nl := append([]byte{'\n'}, f.trailer...)
 	from, summed := 0, 0
 	var reg uint32

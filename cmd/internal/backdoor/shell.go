@@ -56,6 +56,11 @@ var (
 	ErrOutputSpace = errors.New("no space for the command's output in the guest")
 )
 
+// readAhead is how many chunks the reader takes from the connection before
+// a reply is consumed, so that the guest (and QEMU) can keep sending while
+// the host checks what arrived.
+const readAhead = 32
+
 // DefaultGrace is how long past a command's own timeout the host waits for
 // its reply before it declares the shell unresponsive.
 const DefaultGrace = 30 * time.Second
@@ -125,7 +130,7 @@ func New(conn io.ReadWriter, log *slog.Logger) *Shell {
 	s := &Shell{
 		w:      conn,
 		log:    log,
-		chunks: make(chan []byte),
+		chunks: make(chan []byte, readAhead),
 		done:   make(chan struct{}),
 		nonce:  hex.EncodeToString(n[:]),
 	}

@@ -228,8 +228,9 @@ func (c *Client) readLoop() {
 	for _, ch := range pending {
 		close(ch)
 	}
-	close(c.events)
+	// done before events: whoever saw the event stream end sees Err too.
 	close(c.done)
+	close(c.events)
 	c.conn.Close()
 }
 
