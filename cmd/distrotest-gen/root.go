@@ -34,6 +34,7 @@ func newImageCommand() *cobra.Command {
 		Use:   "image",
 		Short: "Build, inspect and patch distro disk images offline (no VM, no root, no loop device)",
 	}
-	cmd.AddCommand(newImageBuildCommand(), newImagePrepareCommand(), newImageInspectCommand(), newImagePatchCommand())
+	cmd.AddCommand(newImageBuildCommand(), newImagePrepareCommand(), newImageInspectCommand(), newImagePatchCommand(),
+		newImagePullCommand(), newImagePushCommand())
 	return cmd
 }
