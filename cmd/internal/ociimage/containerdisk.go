@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -130,9 +131,14 @@ func WriteDisk(ctx context.Context, ref, out string, opts Options) (*Disk, error
 	if err != nil {
 		return nil, err
 	}
+	// Beside out, so that a rename puts it in place; where that directory
+	// takes no new entries (a Nix builder's $out in /nix/store), in $TMPDIR
+	// and copied.
 	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
 	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+		if tmp, err = os.MkdirTemp("", "distrotest-pull-"); err != nil {
+			return nil, fmt.Errorf("pulling %s: %w", ref, err)
+		}
 	}
 	defer os.RemoveAll(tmp)
 	disk, err := fetchDisk(ctx, r, desc.Digest, img, tmp, opts)
@@ -140,11 +146,40 @@ func WriteDisk(ctx context.Context, ref, out string, opts Options) (*Disk, error
 		return nil, err
 	}
 	disk.Ref = ref
-	if err := os.Rename(disk.Path, out); err != nil {
+	if err := moveFile(disk.Path, out); err != nil {
 		return nil, fmt.Errorf("pulling %s: writing %s: %w", ref, out, err)
 	}
 	disk.Path = out
 	return disk, nil
+}
+
+// moveFile renames src to dst, or copies it across filesystems (removing
+// a partial dst on error).
+func moveFile(src, dst string) error {
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, in)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
+	return err
 }
 
 func loadCachedDisk(dir string) (*Disk, error) {
