@@ -2,7 +2,8 @@
 #
 #   import ./lib { pkgs = import nixpkgs { }; }
 #   → { <distro> = { images; "<version>" = args: { sandboxed; driver; driverInteractive; image; }; };
-#       makeTest = { name; nodes; testScript; ... }: { sandboxed; driver; driverInteractive; }; }
+#       makeTest = { name; nodes; testScript; ... }: { sandboxed; driver; driverInteractive; };
+#       fetchContainerDisk = { ref; hash; name ? …; }: <the disk of a KubeVirt containerDisk>; }
 #
 # This file only wires the pieces together: package.nix (the Go binaries),
 # images.nix (base and prepared images), releases.nix (which releases are
@@ -31,6 +32,13 @@ let
       ;
   };
 
+  fetchContainerDisk = import ./fetch-containerdisk.nix {
+    inherit (pkgs) lib runCommand;
+    inherit (packages) distrotest-gen;
+    cacert = pkgs.cacert or null;
+    inherit system;
+  };
+
   releases = import ./images.nix {
     inherit (pkgs)
       lib
@@ -38,7 +46,7 @@ let
       runCommand
       ;
     inherit (packages) distrotest-gen;
-    inherit system gen;
+    inherit fetchContainerDisk system gen;
   };
 
   lookup = import ./releases.nix {
@@ -77,4 +85,4 @@ let
     inherit lookup releases gen;
   };
 in
-distros // { inherit (tests) makeTest; }
+distros // { inherit (tests) makeTest; inherit fetchContainerDisk; }

@@ -8,6 +8,8 @@
 {
   lib,
   fetchurl,
+  # lib/fetch-containerdisk.nix, for images given as `oci` (a containerDisk)
+  fetchContainerDisk,
   runCommand,
   distrotest-gen,
   gen,
@@ -20,10 +22,19 @@ let
     distro: version: release:
     let
       image = release.images.${system};
-      base = fetchurl {
-        inherit (image) url hash;
-        name = image.name or "distrotest-image-${distro}-${version}-${system}.qcow2";
-      };
+      name = image.name or "distrotest-image-${distro}-${version}-${system}.qcow2";
+      base =
+        if image ? oci then
+          fetchContainerDisk {
+            ref = image.oci;
+            inherit (image) hash;
+            inherit name;
+          }
+        else
+          fetchurl {
+            inherit (image) url hash;
+            inherit name;
+          };
       prepared =
         runCommand "distrotest-${distro}-${version}-prepared"
           {

@@ -131,6 +131,7 @@ in
     ] (names multi);
     lib-attrs = expectEq "lib.<system> attributes" [
       "debian"
+      "fetchContainerDisk"
       "makeTest"
       "ubuntu"
     ] (names d);

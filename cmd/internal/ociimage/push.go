@@ -56,7 +56,7 @@ func PushContainerDisk(ctx context.Context, disk, ref, tmpDir string, opts Optio
 		return nil, fmt.Errorf("pushing %s as a containerDisk to %s: %w", disk, ref, err)
 	}
 	if _, err := checkDisk(disk); err != nil {
-		return fail(fmt.Errorf("not a disk image: %w", err))
+		return fail(err)
 	}
 	work, err := os.MkdirTemp(tmpDir, "distrotest-push-")
 	if err != nil {
