@@ -29,11 +29,18 @@ const patchRecipe = "imagepatch-1"
 
 func newImagePrepareCommand() *cobra.Command {
 	var o prepareOptions
+	var distroRef string
 	cmd := &cobra.Command{
-		Use:   "prepare DISTRO/RELEASE",
+		Use:   "prepare DISTRO/RELEASE | IMAGE",
 		Short: "Build (from packages) and patch an image through the cache; print the prepared directory",
 		Long: `Builds the base image from packages (cached), patches it (cached) and prints the
 prepared directory: what 'distrotest run --image debian/13' uses without Nix.
+
+Given an IMAGE file (qcow2 or raw) instead, it patches that image through the
+cache (what 'distrotest run --image ./disk.qcow2' uses): the release is the
+one its /etc/os-release names (ID/VERSION_ID), or --distro's. The prepared
+disk is an overlay of IMAGE, which must stay where it is, unchanged (a
+changed file gets a new entry).
 
 With --registry REPO the prepared image is first looked up in the registry,
 tagged with its cache key (REPO:<distro>-<release>-<system>-<key>, the key
@@ -50,7 +57,19 @@ costs a warning: the image is then prepared locally.`,
 				return errors.New("--push needs --registry")
 			}
 			o.oci.System = o.system
-			p, err := prepareRelease(cmd.Context(), args[0], o, cmd.ErrOrStderr())
+			var p *prepared
+			var err error
+			if fi, serr := os.Stat(args[0]); serr == nil && fi.Mode().IsRegular() {
+				if o.registry != "" {
+					return errors.New("--registry goes with DISTRO/RELEASE, not with an image file")
+				}
+				p, err = prepareFile(cmd.Context(), args[0], distroRef, o, cmd.ErrOrStderr())
+			} else {
+				if distroRef != "" {
+					return errors.New("--distro goes with an image file")
+				}
+				p, err = prepareRelease(cmd.Context(), args[0], o, cmd.ErrOrStderr())
+			}
 			if err != nil {
 				return err
 			}
@@ -62,6 +81,8 @@ costs a warning: the image is then prepared locally.`,
 	cmd.Flags().StringVar(&o.cacheDir, "cache-dir", "", "cache directory (default $XDG_CACHE_HOME/distrotest)")
 	cmd.Flags().StringVar(&o.registry, "registry", "", "repository of prepared images to pull from (e.g. 127.0.0.1:5000/distrotest/prepared)")
 	cmd.Flags().BoolVar(&o.push, "push", false, "push an image prepared here to --registry")
+	cmd.Flags().StringVar(&distroRef, "distro", "", "with an IMAGE file: its release (default: from its /etc/os-release)")
+	_ = cmd.RegisterFlagCompletionFunc("distro", completeReleases)
 	cmd.Flags().BoolVar(&o.oci.Insecure, "insecure", false, "allow plain HTTP to a registry that is not on a loopback address")
 	return cmd
 }
@@ -182,6 +203,39 @@ func prepareRelease(ctx context.Context, ref string, o prepareOptions, stderr io
 			return nil, err
 		}
 		fmt.Fprintf(stderr, "image %s (%s): pushed %s in %s\n", rel.Ref(), o.system, pushed.Ref, time.Since(start).Round(time.Millisecond))
+	}
+	return p, nil
+}
+
+// prepareFile prepares the disk image at path through the cache, as the
+// release ref ("" for the one its os-release names).
+func prepareFile(ctx context.Context, path, ref string, o prepareOptions, stderr io.Writer) (*prepared, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := releaseOf("", ref, abs, stderr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("preparing %s: %w", path, err)
+	}
+	cacheDir := o.cacheDir
+	if cacheDir == "" {
+		if cacheDir, err = cache.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	spec := specFor(rel, o.system)
+	p := &prepared{key: preparedKey(fmt.Sprintf("file:%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano()), spec)}
+	p.dir = filepath.Join(cache.Prepared(cacheDir), fmt.Sprintf("%s-%s-%s-file-%s", rel.Distro, rel.Version, o.system, p.key))
+	if _, err := manifest.Load(p.dir); err == nil {
+		return p, nil
+	}
+	if err := patchLocked(ctx, rel.Ref(), abs, p.dir, spec, stderr); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -125,7 +125,8 @@ func files(dir string) []string {
 
 // TestOCIContainerDisk: the locally built Debian 13 image is pushed to a
 // real registry as a containerDisk, pulled by digest into an empty cache,
-// patched and booted; a script runs. Bad references fail clearly and
+// identified by its os-release, patched through the cache and booted; a
+// script runs. Bad references fail clearly and
 // leave nothing in the cache.
 func TestOCIContainerDisk(t *testing.T) {
 	binaries(t)
@@ -144,8 +145,12 @@ func TestOCIContainerDisk(t *testing.T) {
 	if out, err := exec.Command("cmp", base, disk).CombinedOutput(); err != nil {
 		t.Fatalf("the pulled disk differs from the pushed one: %s", out)
 	}
-	prepared := filepath.Join(t.TempDir(), "prepared")
-	mustGen(t, ctx, cache, "image", "patch", "--distro", "debian/13", disk, "-o", prepared)
+	// No distro named: the release comes from the disk's /etc/os-release,
+	// as for `distrotest run --image ./disk.qcow2` (which runs this).
+	prepared := mustGen(t, ctx, cache, "image", "prepare", "--cache-dir", filepath.Join(cache, "distrotest"), disk)
+	if !strings.Contains(filepath.Base(prepared), "debian-13-x86_64-linux-file-") {
+		t.Fatalf("prepared %s: not identified as debian/13", prepared)
+	}
 	res := run(t, ctx, "--image", prepared, script(t, "oci.py"))
 	if res.exit != 0 {
 		t.Fatalf("oci.py failed on the pulled containerDisk (exit %d)", res.exit)
