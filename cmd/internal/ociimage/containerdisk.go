@@ -23,6 +23,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/diskimage"
 )
 
@@ -51,12 +53,12 @@ type Disk struct {
 // DiskCacheDir is the directory of the cache entry for a containerDisk
 // whose reference resolved to digest (sha256:...), for system.
 func DiskCacheDir(cacheDir, digest, system string) string {
-	return filepath.Join(cacheDir, "oci", "disks", strings.ReplaceAll(digest, ":", "-")+"-"+system)
+	return filepath.Join(cache.OCIDisks(cacheDir), strings.ReplaceAll(digest, ":", "-")+"-"+system)
 }
 
 // PullDisk downloads the disk of the containerDisk ref into the cache under
 // cacheDir (<cacheDir>/oci/disks/...), unless it is there already, and
-// returns it. A reference pinned by digest (ref@sha256:...) is found in
+// returns it (cacheDir is the cache root, see package cache). A reference pinned by digest (ref@sha256:...) is found in
 // the cache without asking the registry; a tag is resolved first. The
 // manifest digest and the layer's blob digest are verified, and the file
 // must be a qcow2 or a raw disk with a partition table. On error nothing
@@ -102,7 +104,7 @@ func PullDisk(ctx context.Context, ref, cacheDir string, opts Options) (*Disk, e
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
-	if err := writeSynced(filepath.Join(tmp, sourceFile), append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, sourceFile), append(data, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -451,21 +453,6 @@ func hashReader(r io.Reader, h hash.Hash) (v1.Hash, int64, error) {
 		return v1.Hash{}, 0, err
 	}
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, n, nil
-}
-
-func writeSynced(p string, data []byte) error {
-	f, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ctxReader stops reading when ctx is done.
