@@ -3,13 +3,15 @@
 #   import ./lib { pkgs = import nixpkgs { }; }
 #   → { <distro> = { images; "<version>" = args: { sandboxed; driver; driverInteractive; image; }; };
 #       makeTest = { name; nodes; testScript; ... }: { sandboxed; driver; driverInteractive; };
+#       vmTest = { image; testScript; distro ? null; ... }: { sandboxed; driver; driverInteractive; image; };
 #       fetchContainerDisk = { ref; hash; name ? …; }: <the disk of a KubeVirt containerDisk>; }
 #
 # This file only wires the pieces together: package.nix (the Go binaries),
 # images.nix (base and prepared images), releases.nix (which releases are
 # offered, version spellings), nodes.nix (a machine's arguments → driver.json),
 # outputs.nix (driver.json → sandboxed, driver, driverInteractive),
-# make-test.nix (makeTest and the per-release function), distros.nix
+# make-test.nix (makeTest, the per-release function, vmTest), prepare-image.nix
+# (distrotest-gen image patch of one image), fetch-containerdisk.nix, distros.nix
 # (lib.<system>.<distro>).
 {
   pkgs,
@@ -39,14 +41,20 @@ let
     inherit system;
   };
 
-  releases = import ./images.nix {
-    inherit (pkgs)
-      lib
-      fetchurl
-      runCommand
-      ;
+  prepare = import ./prepare-image.nix {
+    inherit (pkgs) lib runCommand;
     inherit (packages) distrotest-gen;
-    inherit fetchContainerDisk system gen;
+    inherit system;
+  };
+
+  releases = import ./images.nix {
+    inherit (pkgs) lib fetchurl;
+    inherit
+      fetchContainerDisk
+      prepare
+      system
+      gen
+      ;
   };
 
   lookup = import ./releases.nix {
@@ -76,6 +84,7 @@ let
       nodes
       outputs
       lookup
+      prepare
       releases
       ;
   };
@@ -85,4 +94,4 @@ let
     inherit lookup releases gen;
   };
 in
-distros // { inherit (tests) makeTest; inherit fetchContainerDisk; }
+distros // { inherit (tests) makeTest vmTest; inherit fetchContainerDisk; }

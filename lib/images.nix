@@ -10,8 +10,8 @@
   fetchurl,
   # lib/fetch-containerdisk.nix, for images given as `oci` (a containerDisk)
   fetchContainerDisk,
-  runCommand,
-  distrotest-gen,
+  # lib/prepare-image.nix
+  prepare,
   gen,
   system,
 }:
@@ -35,19 +35,14 @@ let
             inherit (image) url hash;
             inherit name;
           };
-      prepared =
-        runCommand "distrotest-${distro}-${version}-prepared"
-          {
-            # the patcher is pure Go (no qemu-img, no VM, no root)
-            nativeBuildInputs = [ distrotest-gen ];
-            passthru = {
-              inherit base release;
-            };
-          }
-          ''
-            distrotest-gen image patch --distro ${lib.escapeShellArg "${distro}/${version}"} \
-              --system ${system} --standalone ${base} -o "$out"
-          '';
+      prepared = prepare {
+        image = base;
+        distro = "${distro}/${version}";
+        name = "distrotest-${distro}-${version}-prepared";
+        passthru = {
+          inherit base release;
+        };
+      };
     in
     {
       inherit release base prepared;
