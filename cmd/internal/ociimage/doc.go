@@ -30,5 +30,7 @@
 // Only distrotest-gen links this package; the runner must not (its
 // dependency test checks go list -deps). The unit tests run against
 // go-containerregistry's in-memory registry and boot nothing; the tests
-// against a real registry are in cmd/distrotest-gen (DISTROTEST_VM_TESTS=1).
+// against a real registry (Debian's docker-registry on 127.0.0.1) are
+// tests/e2e/oci_test.go (DISTROTEST_VM_TESTS=1) and stage 7b of
+// scripts/check-nix.sh.
 package ociimage
