@@ -7,6 +7,28 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/distro"
 )
 
+// osReleaseOf reads the os-release(5) variables of the ext4 root of the
+// disk image at path.
+func osReleaseOf(path string) (map[string]string, error) {
+	img, err := diskimage.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	root, err := img.Root(0)
+	if err != nil {
+		return nil, err
+	}
+	if root.Filesystem != "ext4" {
+		return nil, fmt.Errorf("the root filesystem (partition %d) is %s: os-release is read from ext4 only", root.Number, orUnknownFS(root.Filesystem))
+	}
+	fsys, err := img.Ext4(root)
+	if err != nil {
+		return nil, err
+	}
+	return fsys.OSRelease()
+}
+
 // identifyImage names the distro release of the disk image at path from
 // the os-release(5) of its root filesystem (ID/VERSION_ID, e.g.
 // debian/13), as the distro descriptions know it. The image is only read.
@@ -14,23 +36,7 @@ func identifyImage(cat *distro.Catalog, path string) (*distro.Release, error) {
 	fail := func(err error) (*distro.Release, error) {
 		return nil, fmt.Errorf("identifying the distro of %s: %w (give --distro DISTRO/RELEASE)", path, err)
 	}
-	img, err := diskimage.Open(path)
-	if err != nil {
-		return fail(err)
-	}
-	defer img.Close()
-	root, err := img.Root(0)
-	if err != nil {
-		return fail(err)
-	}
-	if root.Filesystem != "ext4" {
-		return fail(fmt.Errorf("the root filesystem (partition %d) is %s: os-release is read from ext4 only", root.Number, orUnknownFS(root.Filesystem)))
-	}
-	fsys, err := img.Ext4(root)
-	if err != nil {
-		return fail(err)
-	}
-	osr, err := fsys.OSRelease()
+	osr, err := osReleaseOf(path)
 	if err != nil {
 		return fail(err)
 	}

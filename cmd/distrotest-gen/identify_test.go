@@ -88,3 +88,18 @@ func TestPrepareImageFile(t *testing.T) {
 		t.Errorf("--distro with a release: %v", err)
 	}
 }
+
+func TestImageInspectOSRelease(t *testing.T) {
+	img := osImage(t, "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nID=debian\nVERSION_ID=\"13\"\n")
+	stdout, _, err := run(newImageInspectCommand(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "os-release:       Debian GNU/Linux 13 (trixie) (ID=debian VERSION_ID=13)"; !strings.Contains(stdout, want) {
+		t.Errorf("want %q in\n%s", want, stdout)
+	}
+	stdout, _, err = run(newImageInspectCommand(), "--json", img)
+	if err != nil || !strings.Contains(stdout, `"VERSION_ID": "13"`) || !strings.Contains(stdout, `"root_partition": 1`) {
+		t.Errorf("--json: %v\n%s", err, stdout)
+	}
+}

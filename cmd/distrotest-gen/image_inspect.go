@@ -34,13 +34,24 @@ non-zero only when the file is not a readable disk image.`,
 			if err != nil {
 				return fmt.Errorf("inspecting %s: %w", args[0], err)
 			}
+			// the release, as image prepare/patch would identify it
+			osr, _ := osReleaseOf(args[0])
 			w := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				return enc.Encode(struct {
+					*diskimage.Report
+					OSRelease map[string]string `json:"os_release,omitempty"`
+				}{r, osr})
 			}
-			return printReport(w, r)
+			if err := printReport(w, r); err != nil {
+				return err
+			}
+			if osr != nil {
+				fmt.Fprintf(w, "os-release:       %s (ID=%s VERSION_ID=%s)\n", osr["PRETTY_NAME"], osr["ID"], osr["VERSION_ID"])
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
