@@ -21,8 +21,9 @@ func newImageInspectCommand() *cobra.Command {
 		Long: `Read a qcow2 or raw disk image (never changing it) and print its partition
 table (GPT or MBR), each partition's type, position, size, name and
 filesystem (by superblock magic), the root partition, and from an ext4 root
-its features, the kernel and initrd a direct kernel boot would use and the
-systemd version.
+its features, the kernel and initrd a direct kernel boot would use, the
+systemd version and the os-release (whose ID/VERSION_ID 'image prepare IMAGE'
+and 'image patch' without --distro take as the release).
 
 Problems that would stop 'distrotest-gen image patch' (no ext4 root, no
 kernel, a journal that needs recovery) are listed; the exit status is
