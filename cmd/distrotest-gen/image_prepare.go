@@ -47,8 +47,8 @@ tagged with its cache key (REPO:<distro>-<release>-<system>-<key>, the key
 a hash of the build recipe, the patcher's recipe and the guest assets, the
 same on every machine); when it is there it is pulled instead of built. With
 --push an image prepared here is pushed there, so a fleet of CI machines
-prepares each image once. A registry that is down or lacks the tag only
-costs a warning: the image is then prepared locally.`,
+prepares each image once. A registry that is down or lacks the tag, or a
+push that fails, only costs a warning: the image is prepared locally.`,
 		Example:           "  distrotest-gen image prepare debian/13\n  distrotest-gen image prepare --registry 127.0.0.1:5000/distrotest/prepared --push debian/13",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeReleases,
@@ -170,7 +170,11 @@ func prepareRelease(ctx context.Context, ref string, o prepareOptions, stderr io
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		fmt.Fprintf(stderr, "image %s (%s): not pulled, preparing it here: %v\n", rel.Ref(), o.system, err)
+		if errors.Is(err, ociimage.ErrNotFound) {
+			fmt.Fprintf(stderr, "image %s (%s): %s:%s is not in the registry yet; preparing it here\n", rel.Ref(), o.system, o.registry, p.tag)
+		} else {
+			fmt.Fprintf(stderr, "image %s (%s): not pulled, preparing it here: %v\n", rel.Ref(), o.system, err)
+		}
 	}
 
 	bopts := imagebuild.Options{CacheDir: cacheDir, Logger: slog.Default()}
@@ -199,10 +203,14 @@ func prepareRelease(ctx context.Context, ref string, o prepareOptions, stderr io
 	if o.push {
 		start := time.Now()
 		pushed, err := ociimage.PushPrepared(ctx, p.dir, o.registry+":"+p.tag, p.key, "", o.oci)
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, err
+		case err != nil: // the registry is a cache: the image is ready anyway
+			fmt.Fprintf(stderr, "image %s (%s): warning: not pushed: %v\n", rel.Ref(), o.system, err)
+		default:
+			fmt.Fprintf(stderr, "image %s (%s): pushed %s in %s\n", rel.Ref(), o.system, pushed.Ref, time.Since(start).Round(time.Millisecond))
 		}
-		fmt.Fprintf(stderr, "image %s (%s): pushed %s in %s\n", rel.Ref(), o.system, pushed.Ref, time.Since(start).Round(time.Millisecond))
 	}
 	return p, nil
 }

@@ -233,4 +233,11 @@ func TestOCIPrepared(t *testing.T) {
 	if p2 := mustGen(t, ctx, "", "image", "push", "debian/13", repo); p2 != pushed {
 		t.Errorf("second push %s, first %s", p2, pushed)
 	}
+	// The registry is a cache: when it is down, prepare still prepares.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	down := l.Addr().String()
+	l.Close()
+	if dir := mustGen(t, ctx, "", "image", "prepare", "--registry", down+"/distrotest/prepared", "--push", "debian/13"); dir != local {
+		t.Errorf("with the registry down: prepared %s, want the local %s", dir, local)
+	}
 }

@@ -539,3 +539,20 @@ func TestPullPreparedErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestErrNotFound(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t, nil)
+	opts := testOptions()
+	if _, err := PushContainerDisk(ctx, testDisk(t), reg+"/cd/x:1", "", opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{reg + "/cd/x:2", reg + "/cd/y:1", reg + "/cd/x@sha256:" + strings.Repeat("1", 64)} {
+		if _, err := PullPrepared(ctx, ref, filepath.Join(t.TempDir(), "out"), opts); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: err = %v, want ErrNotFound", ref, err)
+		}
+	}
+	if _, err := PullPrepared(ctx, reg+"/cd/x:1", filepath.Join(t.TempDir(), "out"), opts); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("a containerDisk pulled as a prepared image: err = %v, want another error", err)
+	}
+}

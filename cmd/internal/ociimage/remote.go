@@ -120,6 +120,10 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// ErrNotFound is wrapped by errors for a manifest, tag or repository the
+// registry does not have.
+var ErrNotFound = errors.New("not found in the registry")
+
 // explain turns registry errors into messages that say what to do. ref is
 // the reference the operation was about.
 func explain(ref name.Reference, err error) error {
@@ -129,17 +133,17 @@ func explain(ref name.Reference, err error) error {
 			switch d.Code {
 			case transport.ManifestUnknownErrorCode:
 				if _, ok := ref.(name.Digest); ok {
-					return fmt.Errorf("%s: the registry has no manifest with digest %s in %s (wrong digest, or the image was deleted): %w", ref, ref.Identifier(), ref.Context(), err)
+					return fmt.Errorf("%s: the registry has no manifest with digest %s in %s (wrong digest, or the image was deleted): %w", ref, ref.Identifier(), ref.Context(), errors.Join(ErrNotFound, err))
 				}
-				return fmt.Errorf("%s: the registry has no tag %q in %s: %w", ref, ref.Identifier(), ref.Context(), err)
+				return fmt.Errorf("%s: the registry has no tag %q in %s: %w", ref, ref.Identifier(), ref.Context(), errors.Join(ErrNotFound, err))
 			case transport.NameUnknownErrorCode:
-				return fmt.Errorf("%s: the registry has no repository %s: %w", ref, ref.Context().RepositoryStr(), err)
+				return fmt.Errorf("%s: the registry has no repository %s: %w", ref, ref.Context().RepositoryStr(), errors.Join(ErrNotFound, err))
 			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
 				return fmt.Errorf("%s: access denied: log in with 'docker login %s' (credentials are read from the Docker config): %w", ref, ref.Context().RegistryStr(), err)
 			}
 		}
 		if te.StatusCode == http.StatusNotFound {
-			return fmt.Errorf("%s: not found in the registry: %w", ref, err)
+			return fmt.Errorf("%s: %w", ref, errors.Join(ErrNotFound, err))
 		}
 		return fmt.Errorf("%s: %w", ref, err)
 	}
