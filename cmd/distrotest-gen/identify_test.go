@@ -84,7 +84,7 @@ func TestPrepareImageFile(t *testing.T) {
 	if err != nil || !strings.Contains(other, "debian-12-x86_64-linux-file-") {
 		t.Errorf("--distro debian/12: %q, %v", other, err)
 	}
-	if _, _, err := run(newImagePrepareCommand(), "--distro", "debian/12", "debian/13"); err == nil || !strings.Contains(err.Error(), "--distro goes with an image file") {
+	if _, _, err := run(newImagePrepareCommand(), "--distro", "debian/12", "debian/13"); err == nil || !strings.Contains(err.Error(), "--distro and --no-instrument go with an image file") {
 		t.Errorf("--distro with a release: %v", err)
 	}
 }
@@ -101,5 +101,37 @@ func TestImageInspectOSRelease(t *testing.T) {
 	stdout, _, err = run(newImageInspectCommand(), "--json", img)
 	if err != nil || !strings.Contains(stdout, `"VERSION_ID": "13"`) || !strings.Contains(stdout, `"root_partition": 1`) {
 		t.Errorf("--json: %v\n%s", err, stdout)
+	}
+}
+
+func TestPrepareImageFileAsIs(t *testing.T) {
+	cache := t.TempDir()
+	tests := []struct {
+		name, osRelease string
+		args            []string
+		wantDir, reason string
+	}{
+		{"asked", "ID=debian\nVERSION_ID=13\n", []string{"--no-instrument"}, "debian-13-x86_64-linux-asis-", "asked for with --no-instrument"},
+		{"unknown release", "ID=debian\nVERSION_ID=99\n", nil, "image-x86_64-linux-asis-", "which no distro description has"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := osImage(t, tt.osRelease)
+			stdout, stderr, err := run(newImagePrepareCommand(), append(append([]string{"--cache-dir", cache}, tt.args...), img)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := strings.TrimSpace(stdout)
+			if !strings.Contains(filepath.Base(dir), tt.wantDir) || !strings.Contains(stderr, "booting it as it is, uninstrumented") {
+				t.Fatalf("stdout %q, stderr %q", stdout, stderr)
+			}
+			m, err := manifest.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Strategy != manifest.StrategyNone || !strings.Contains(m.Uninstrumented, tt.reason) || m.Kernel == "" {
+				t.Errorf("manifest %+v", m)
+			}
+		})
 	}
 }

@@ -30,6 +30,7 @@ const patchRecipe = "imagepatch-1"
 func newImagePrepareCommand() *cobra.Command {
 	var o prepareOptions
 	var distroRef string
+	var noInstrument bool
 	cmd := &cobra.Command{
 		Use:   "prepare DISTRO/RELEASE | IMAGE",
 		Short: "Build (from packages) and patch an image through the cache; print the prepared directory",
@@ -40,7 +41,11 @@ Given an IMAGE file (qcow2 or raw) instead, it patches that image through the
 cache (what 'distrotest run --image ./disk.qcow2' uses): the release is the
 one its /etc/os-release names (ID/VERSION_ID), or --distro's. The prepared
 disk is an overlay of IMAGE, which must stay where it is, unchanged (a
-changed file gets a new entry).
+changed file gets a new entry). An image that cannot be instrumented (its
+release unknown, a root filesystem or strategy the patcher does not
+handle), or any image with --no-instrument, is prepared to boot as it is:
+no backdoor, so tests can use only the console, the screen, keys and power,
+and a shell call fails with the reason.
 
 With --registry REPO the prepared image is first looked up in the registry,
 tagged with its cache key (REPO:<distro>-<release>-<system>-<key>, the key
@@ -63,10 +68,10 @@ push that fails, only costs a warning: the image is prepared locally.`,
 				if o.registry != "" {
 					return errors.New("--registry goes with DISTRO/RELEASE, not with an image file")
 				}
-				p, err = prepareFile(cmd.Context(), args[0], distroRef, o, cmd.ErrOrStderr())
+				p, err = prepareFile(cmd.Context(), args[0], distroRef, noInstrument, o, cmd.ErrOrStderr())
 			} else {
-				if distroRef != "" {
-					return errors.New("--distro goes with an image file")
+				if distroRef != "" || noInstrument {
+					return errors.New("--distro and --no-instrument go with an image file")
 				}
 				p, err = prepareRelease(cmd.Context(), args[0], o, cmd.ErrOrStderr())
 			}
@@ -83,6 +88,7 @@ push that fails, only costs a warning: the image is prepared locally.`,
 	cmd.Flags().BoolVar(&o.push, "push", false, "push an image prepared here to --registry")
 	cmd.Flags().StringVar(&distroRef, "distro", "", "with an IMAGE file: its release (default: from its /etc/os-release)")
 	_ = cmd.RegisterFlagCompletionFunc("distro", completeReleases)
+	cmd.Flags().BoolVar(&noInstrument, "no-instrument", false, "with an IMAGE file: boot it as it is, without the backdoor (console-only tests)")
 	cmd.Flags().BoolVar(&o.oci.Insecure, "insecure", false, "allow plain HTTP to a registry that is not on a loopback address")
 	return cmd
 }
@@ -216,13 +222,12 @@ func prepareRelease(ctx context.Context, ref string, o prepareOptions, stderr io
 }
 
 // prepareFile prepares the disk image at path through the cache, as the
-// release ref ("" for the one its os-release names).
-func prepareFile(ctx context.Context, path, ref string, o prepareOptions, stderr io.Writer) (*prepared, error) {
+// release ref ("" for the one its os-release names). An image that cannot
+// be instrumented (its release unknown, a root filesystem or strategy the
+// patcher does not handle), or any image with noInstrument, is prepared to
+// boot as it is (imagepatch.AsIs), saying why on stderr.
+func prepareFile(ctx context.Context, path, ref string, noInstrument bool, o prepareOptions, stderr io.Writer) (*prepared, error) {
 	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := releaseOf("", ref, abs, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -236,13 +241,53 @@ func prepareFile(ctx context.Context, path, ref string, o prepareOptions, stderr
 			return nil, err
 		}
 	}
-	spec := specFor(rel, o.system)
-	p := &prepared{key: preparedKey(fmt.Sprintf("file:%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano()), spec)}
-	p.dir = filepath.Join(cache.Prepared(cacheDir), fmt.Sprintf("%s-%s-%s-file-%s", rel.Distro, rel.Version, o.system, p.key))
+	file := fmt.Sprintf("file:%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
+	var reason string
+	rel, err := releaseOf("", ref, abs, stderr)
+	switch {
+	case noInstrument:
+		reason = "asked for with --no-instrument"
+	case err != nil:
+		reason = err.Error()
+	default:
+		spec := specFor(rel, o.system)
+		p := &prepared{key: preparedKey(file, spec)}
+		p.dir = filepath.Join(cache.Prepared(cacheDir), fmt.Sprintf("%s-%s-%s-file-%s", rel.Distro, rel.Version, o.system, p.key))
+		if _, err := manifest.Load(p.dir); err == nil {
+			return p, nil
+		}
+		err := patchLocked(ctx, rel.Ref(), abs, p.dir, spec, stderr)
+		if err == nil {
+			return p, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		reason = err.Error()
+	}
+
+	fmt.Fprintf(stderr, "%s: booting it as it is, uninstrumented (console, screen, keys and power only): %s\n", path, reason)
+	spec, name := imagepatch.Spec{System: o.system}, "image-"+o.system
+	if rel != nil {
+		spec, name = specFor(rel, o.system), fmt.Sprintf("%s-%s-%s", rel.Distro, rel.Version, o.system)
+	}
+	p := &prepared{key: preparedKey("as-is:"+file+":"+reason, spec)}
+	p.dir = filepath.Join(cache.Prepared(cacheDir), name+"-asis-"+p.key)
 	if _, err := manifest.Load(p.dir); err == nil {
 		return p, nil
 	}
-	if err := patchLocked(ctx, rel.Ref(), abs, p.dir, spec, stderr); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p.dir), 0o755); err != nil {
+		return nil, fmt.Errorf("preparing %s: %w", path, err)
+	}
+	unlock, err := cache.Lock(ctx, p.dir+".lock", slog.Default())
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := manifest.Load(p.dir); err == nil {
+		return p, nil
+	}
+	if _, err := imagepatch.AsIs(ctx, abs, p.dir, spec, reason, slog.Default()); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -26,6 +26,8 @@ func TestRunFlags(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud", "version"}, `--log-level "loud"`},
 		{"missing config", []string{"run", "--config", "/nonexistent/driver.json"}, "reading driver config"},
 		{"bad image", []string{"run", "--image", "not an image", "t.py"}, "not a prepared image directory"},
+		{"no-instrument with config", []string{"run", "--config", "d.json", "--no-instrument"}, "--no-instrument goes with --image"},
+		{"no-instrument with a release", []string{"run", "--image", "debian/13", "--no-instrument", "t.py"}, "--no-instrument goes with --image FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,6 +39,8 @@ type runFlags struct {
 	cpus     int
 	shares   []string
 	nixStore string
+
+	noInstrument bool
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -81,7 +83,7 @@ command line.`,
 				return errors.New("--image needs exactly one script argument")
 			}
 			if f.config != "" {
-				for _, name := range []string{"name", "memory", "cpus", "share", "nix-store"} {
+				for _, name := range []string{"name", "memory", "cpus", "share", "nix-store", "no-instrument"} {
 					if cmd.Flags().Changed(name) {
 						return fmt.Errorf("--%s goes with --image; with --config, the machines come from the file", name)
 					}
@@ -107,6 +109,7 @@ command line.`,
 	fl.BoolVar(&f.internet, "internet", false, "give the guests a default route through QEMU's user-mode NAT (otherwise only the test's VLANs are reachable)")
 	fl.StringVar(&f.accel, "accel", "", "accelerator: auto (KVM only when it really boots a kernel), kvm or tcg (default: the config's, else auto)")
 	fl.Var(&f.timeout, "global-timeout", "end the run after this long (e.g. 30m, or seconds; default: the config's, else 1h)")
+	fl.BoolVar(&f.noInstrument, "no-instrument", false, "ad hoc: boot the --image file as it is, without the backdoor (console-only tests; shell calls fail)")
 	fl.StringVar(&f.image, "image", "", "ad hoc: prepared image directory, qcow2/raw disk image, or DISTRO/RELEASE (e.g. debian/13)")
 	fl.StringVar(&f.name, "name", "machine", "ad hoc: the machine's name")
 	fl.IntVar(&f.memory, "memory", driver.DefaultMemoryMiB, "ad hoc: memory in MiB")
@@ -170,7 +173,14 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 			return err
 		}
 	} else {
-		image, err := driver.ResolveImage(ctx, f.image, cacheDir, cmd.ErrOrStderr())
+		var prepareArgs []string
+		if f.noInstrument {
+			if fi, err := os.Stat(f.image); err != nil || !fi.Mode().IsRegular() {
+				return fmt.Errorf("--no-instrument goes with --image FILE (a qcow2 or raw disk image), not %q", f.image)
+			}
+			prepareArgs = append(prepareArgs, "--no-instrument")
+		}
+		image, err := driver.ResolveImage(ctx, f.image, cacheDir, cmd.ErrOrStderr(), prepareArgs...)
 		if err != nil {
 			return err
 		}

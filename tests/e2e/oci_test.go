@@ -241,3 +241,19 @@ func TestOCIPrepared(t *testing.T) {
 		t.Errorf("with the registry down: prepared %s, want the local %s", dir, local)
 	}
 }
+
+// TestUninstrumented: the Debian 13 image booted as it is (no backdoor):
+// a console-only script passes and a shell call fails with the reason.
+func TestUninstrumented(t *testing.T) {
+	binaries(t)
+	t.Parallel()
+	ctx := withTimeout(t, 20*time.Minute)
+	base := mustGen(t, ctx, "", "image", "build", "debian/13")
+	res := run(t, ctx, "--image", base, "--no-instrument", script(t, "uninstrumented.py"))
+	if res.exit != 0 {
+		t.Fatalf("uninstrumented.py failed (exit %d)", res.exit)
+	}
+	if _, err := os.Stat(filepath.Join(res.outDir, "uninstrumented.png")); err != nil {
+		t.Errorf("screenshot: %v", err)
+	}
+}

@@ -89,7 +89,10 @@ const GenBinary = "distrotest-gen"
 // file (qcow2 or raw, whose /etc/os-release names its release), the
 // directory `distrotest-gen image prepare` prints after building and
 // patching the image through the cache. Its progress goes to stderr.
-func ResolveImage(ctx context.Context, ref, cacheDir string, stderr io.Writer) (string, error) {
+//
+// prepareArgs are extra arguments for `distrotest-gen image prepare` (e.g.
+// --no-instrument for a disk image file).
+func ResolveImage(ctx context.Context, ref, cacheDir string, stderr io.Writer, prepareArgs ...string) (string, error) {
 	fi, err := os.Stat(ref)
 	if err == nil && fi.IsDir() {
 		return filepath.Abs(ref)
@@ -110,6 +113,7 @@ func ResolveImage(ctx context.Context, ref, cacheDir string, stderr io.Writer) (
 	if cacheDir != "" {
 		args = append(args, "--cache-dir", cacheDir)
 	}
+	args = append(args, prepareArgs...)
 	var stdout bytes.Buffer
 	cmd := exec.CommandContext(ctx, gen, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr

@@ -57,6 +57,10 @@ type Manifest struct {
 	// Backdoor is where the image's backdoor shell listens:
 	// BackdoorVirtioPort or BackdoorHVC0 (empty: BackdoorHVC0).
 	Backdoor string `json:"backdoor,omitempty"`
+	// Uninstrumented says why the image boots as it is, without the
+	// backdoor (strategy "none"): tests can only use the console, the
+	// screen, keys and power.
+	Uninstrumented string `json:"uninstrumented,omitempty"`
 }
 
 // BackdoorTransport returns Backdoor with the default applied.
@@ -66,6 +70,9 @@ func (m *Manifest) BackdoorTransport() string {
 	}
 	return m.Backdoor
 }
+
+// StrategyNone is the strategy of an image booted as it is.
+const StrategyNone = "none"
 
 // Validate checks the fields the runner depends on.
 func (m *Manifest) Validate() error {
@@ -91,6 +98,9 @@ func (m *Manifest) Validate() error {
 	case "", BackdoorVirtioPort, BackdoorHVC0:
 	default:
 		errs = append(errs, fmt.Errorf("backdoor %q is not %q or %q", m.Backdoor, BackdoorVirtioPort, BackdoorHVC0))
+	}
+	if (m.Strategy == StrategyNone) != (m.Uninstrumented != "") {
+		errs = append(errs, fmt.Errorf("strategy %q goes with uninstrumented (the reason) and only with it", StrategyNone))
 	}
 	return errors.Join(errs...)
 }
