@@ -135,3 +135,18 @@ func TestPrepareImageFileAsIs(t *testing.T) {
 		})
 	}
 }
+
+func TestImagePatchNoInstrument(t *testing.T) {
+	img := osImage(t, "")
+	out := filepath.Join(t.TempDir(), "asis")
+	stdout, stderr, err := run(newImagePatchCommand(), "--no-instrument", "--standalone", img, "-o", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(stdout) != out || !strings.Contains(stderr, "to boot as it is (uninstrumented; direct kernel boot: true)") {
+		t.Errorf("stdout %q, stderr %q", stdout, stderr)
+	}
+	if m, err := manifest.Load(out); err != nil || m.Strategy != manifest.StrategyNone || m.Uninstrumented != "asked for with --no-instrument" {
+		t.Errorf("manifest %+v, %v", m, err)
+	}
+}

@@ -19,7 +19,7 @@ import (
 
 func newImagePatchCommand() *cobra.Command {
 	var ref, out, system, dir, exportPlan string
-	var standalone bool
+	var standalone, noInstrument bool
 	var rootPartition int
 	cmd := &cobra.Command{
 		Use:   "patch [--distro DISTRO/RELEASE] IMAGE -o DIR",
@@ -58,6 +58,24 @@ Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
 			if out == "" {
 				return fmt.Errorf("-o is required")
 			}
+			if noInstrument {
+				spec := imagepatch.Spec{System: system}
+				if ref != "" {
+					rel, err := lookupRelease(dir, ref)
+					if err != nil {
+						return err
+					}
+					spec = specFor(rel, system)
+				}
+				m, err := imagepatch.AsIs(cmd.Context(), args[0], out, spec, "asked for with --no-instrument",
+					imagepatch.Options{Standalone: standalone, Logger: slog.Default()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "prepared %s to boot as it is (uninstrumented; direct kernel boot: %v)\n", args[0], m.Kernel != "")
+				fmt.Fprintln(cmd.OutOrStdout(), out)
+				return nil
+			}
 			rel, err := releaseOf(dir, ref, args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -89,6 +107,7 @@ Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory (written beside itself and renamed into place)")
 	cmd.Flags().StringVar(&system, "system", "x86_64-linux", "Nix system of the image")
 	cmd.Flags().StringVar(&dir, "distros", "", "directory of distro descriptions (default: the built-in ones)")
+	cmd.Flags().BoolVar(&noInstrument, "no-instrument", false, "change nothing: prepare the image to boot as it is, without the backdoor (console-only tests)")
 	cmd.Flags().BoolVar(&standalone, "standalone", false, "write a self-contained disk.qcow2 (slower, larger) instead of an overlay of the input")
 	cmd.Flags().IntVar(&rootPartition, "root-partition", 0, "root partition number (default: the distro's, else automatic)")
 	cmd.Flags().StringVar(&exportPlan, "export-plan", "", "write the planned edits to `DIR` (files/, dirs, symlinks) and exit; for bench/patch-vs-virt-customize.sh")

@@ -287,7 +287,7 @@ func prepareFile(ctx context.Context, path, ref string, noInstrument bool, o pre
 	if _, err := manifest.Load(p.dir); err == nil {
 		return p, nil
 	}
-	if _, err := imagepatch.AsIs(ctx, abs, p.dir, spec, reason, slog.Default()); err != nil {
+	if _, err := imagepatch.AsIs(ctx, abs, p.dir, spec, reason, imagepatch.Options{Logger: slog.Default()}); err != nil {
 		return nil, err
 	}
 	return p, nil

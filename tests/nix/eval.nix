@@ -196,6 +196,10 @@ in
       image = "${vtNamed.image}";
       memory_size = 512;
     } { inherit (vtMachine) name image memory_size; };
+    vmtest-no-instrument = expectEq "vmTest instrument = false" true (
+      builtins.match ".*--no-instrument .*" (d.vmTest { image = anyDisk; instrument = false; testScript = script; }).image.buildCommand != null
+        && builtins.match ".*--no-instrument.*" vt.image.buildCommand == null
+    );
     vmtest-distro-flag = expectEq "vmTest passes distro to the patcher" true (
       builtins.match ".*--distro '?debian/13'? .*" vtNamed.image.buildCommand != null
         && builtins.match ".*--distro.*" vt.image.buildCommand == null
@@ -511,6 +515,10 @@ in
     vmtest-distro = {
       expect = "`distro` must be null (read from the image's /etc/os-release) or \"DISTRO/RELEASE\" such as \"debian/13\", got the string \"debian\"";
       value = (d.vmTest { image = anyDisk; distro = "debian"; testScript = script; }).sandboxed.drvPath;
+    };
+    vmtest-instrument = {
+      expect = "distrotest vmTest: `instrument` must be true or false (false: boot the image as it is, console-only), got the string \"no\"";
+      value = (d.vmTest { image = anyDisk; instrument = "no"; testScript = script; }).sandboxed.drvPath;
     };
     vmtest-missing = {
       expect = "distrotest vmTest: missing required argument `image`";

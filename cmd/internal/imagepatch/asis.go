@@ -16,26 +16,28 @@ import (
 // file of the image changes and no backdoor is installed, so tests can use
 // only the console, the screen, keys and power (reason says why, and is
 // what a shell call reports). outDir gets an empty qcow2 overlay of input
+// (or, with opts.Standalone, a self-contained copy)
 // and a manifest with strategy "none"; when the root is ext4 and holds a
 // kernel and initrd they are extracted for a direct kernel boot (root=,
 // console=ttyS0), otherwise the machine boots through its firmware and
 // boot loader. spec names the release when it is known (Distro may be
-// empty). The rules for outDir are those of [Patch].
-func AsIs(ctx context.Context, input, outDir string, spec Spec, reason string, log *slog.Logger) (*manifest.Manifest, error) {
+// empty). The rules for outDir and opts are those of [Patch].
+func AsIs(ctx context.Context, input, outDir string, spec Spec, reason string, opts Options) (*manifest.Manifest, error) {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if reason == "" {
 		return nil, errors.New("preparing an uninstrumented image: the reason is empty")
 	}
-	m, err := asIs(ctx, input, outDir, spec, reason, log)
+	m, err := asIs(ctx, input, outDir, spec, reason, opts.Standalone, log)
 	if err != nil {
 		return nil, fmt.Errorf("preparing %s to boot as it is: %w", input, err)
 	}
 	return m, nil
 }
 
-func asIs(ctx context.Context, input, outDir string, spec Spec, reason string, log *slog.Logger) (*manifest.Manifest, error) {
+func asIs(ctx context.Context, input, outDir string, spec Spec, reason string, standalone bool, log *slog.Logger) (*manifest.Manifest, error) {
 	img, err := diskimage.Open(input)
 	if err != nil {
 		return nil, err
@@ -73,7 +75,7 @@ func asIs(ctx context.Context, input, outDir string, spec Spec, reason string, l
 				return err
 			}
 		}
-		if err := img.WriteQcow2(filepath.Join(tmp, m.Disk), false); err != nil {
+		if err := img.WriteQcow2(filepath.Join(tmp, m.Disk), standalone); err != nil {
 			return err
 		}
 		return m.Write(tmp)

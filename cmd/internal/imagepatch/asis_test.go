@@ -27,7 +27,7 @@ func TestAsIs(t *testing.T) {
 			in := imagetest.Qcow2(t, d.Raw)
 			before := fileSum(t, in)
 			out := filepath.Join(t.TempDir(), "asis")
-			m, err := AsIs(context.Background(), in, out, Spec{System: "x86_64-linux"}, "asked with --no-instrument", nil)
+			m, err := AsIs(context.Background(), in, out, Spec{System: "x86_64-linux"}, "asked with --no-instrument", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestAsIs(t *testing.T) {
 			}
 		})
 	}
-	if _, err := AsIs(context.Background(), "x", filepath.Join(t.TempDir(), "o"), Spec{}, "", nil); err == nil {
+	if _, err := AsIs(context.Background(), "x", filepath.Join(t.TempDir(), "o"), Spec{}, "", Options{}); err == nil {
 		t.Error("an empty reason was accepted")
 	}
 }
