@@ -2,13 +2,16 @@
 #
 #   import ./lib { pkgs = import nixpkgs { }; }
 #   → { <distro> = { images; "<version>" = args: { sandboxed; driver; driverInteractive; image; }; };
-#       makeTest = { name; nodes; testScript; ... }: { sandboxed; driver; driverInteractive; }; }
+#       makeTest = { name; nodes; testScript; ... }: { sandboxed; driver; driverInteractive; };
+#       vmTest = { image; testScript; distro ? null; ... }: { sandboxed; driver; driverInteractive; image; };
+#       fetchContainerDisk = { ref; hash; name ? …; }: <the disk of a KubeVirt containerDisk>; }
 #
 # This file only wires the pieces together: package.nix (the Go binaries),
 # images.nix (base and prepared images), releases.nix (which releases are
 # offered, version spellings), nodes.nix (a machine's arguments → driver.json),
 # outputs.nix (driver.json → sandboxed, driver, driverInteractive),
-# make-test.nix (makeTest and the per-release function), distros.nix
+# make-test.nix (makeTest, the per-release function, vmTest), prepare-image.nix
+# (distrotest-gen image patch of one image), fetch-containerdisk.nix, distros.nix
 # (lib.<system>.<distro>).
 {
   pkgs,
@@ -32,14 +35,27 @@ let
       ;
   };
 
-  releases = import ./images.nix {
-    inherit (pkgs)
-      lib
-      fetchurl
-      runCommand
-      ;
+  fetchContainerDisk = import ./fetch-containerdisk.nix {
+    inherit (pkgs) lib runCommand;
     inherit (packages) distrotest-gen;
-    inherit system gen;
+    cacert = pkgs.cacert or null;
+    inherit system;
+  };
+
+  prepare = import ./prepare-image.nix {
+    inherit (pkgs) lib runCommand;
+    inherit (packages) distrotest-gen;
+    inherit system;
+  };
+
+  releases = import ./images.nix {
+    inherit (pkgs) lib fetchurl;
+    inherit
+      fetchContainerDisk
+      prepare
+      system
+      gen
+      ;
   };
 
   lookup = import ./releases.nix {
@@ -70,6 +86,7 @@ let
       nodes
       outputs
       lookup
+      prepare
       releases
       ;
   };
@@ -79,4 +96,4 @@ let
     inherit lookup releases gen;
   };
 in
-distros // { inherit (tests) makeTest; }
+distros // { inherit (tests) makeTest vmTest; inherit fetchContainerDisk; }

@@ -8,8 +8,10 @@
 {
   lib,
   fetchurl,
-  runCommand,
-  distrotest-gen,
+  # lib/fetch-containerdisk.nix, for images given as `oci` (a containerDisk)
+  fetchContainerDisk,
+  # lib/prepare-image.nix
+  prepare,
   gen,
   system,
 }:
@@ -20,23 +22,27 @@ let
     distro: version: release:
     let
       image = release.images.${system};
-      base = fetchurl {
-        inherit (image) url hash;
-        name = image.name or "distrotest-image-${distro}-${version}-${system}.qcow2";
-      };
-      prepared =
-        runCommand "distrotest-${distro}-${version}-prepared"
-          {
-            # the patcher is pure Go (no qemu-img, no VM, no root)
-            nativeBuildInputs = [ distrotest-gen ];
-            passthru = {
-              inherit base release;
-            };
+      name = image.name or "distrotest-image-${distro}-${version}-${system}.qcow2";
+      base =
+        if image ? oci then
+          fetchContainerDisk {
+            ref = image.oci;
+            inherit (image) hash;
+            inherit name;
           }
-          ''
-            distrotest-gen image patch --distro ${lib.escapeShellArg "${distro}/${version}"} \
-              --system ${system} --standalone ${base} -o "$out"
-          '';
+        else
+          fetchurl {
+            inherit (image) url hash;
+            inherit name;
+          };
+      prepared = prepare {
+        image = base;
+        distro = "${distro}/${version}";
+        name = "distrotest-${distro}-${version}-prepared";
+        passthru = {
+          inherit base release;
+        };
+      };
     in
     {
       inherit release base prepared;

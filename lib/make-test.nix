@@ -1,6 +1,6 @@
 # The functions users call: makeTest (several machines, possibly of
-# different distros) and single (nix-vm-test's per-release function, one
-# machine called `vm`). Both validate their arguments and hand machine
+# different distros), single (nix-vm-test's per-release function, one
+# machine called `vm`) and vmTest (one machine from any image). Both validate their arguments and hand machine
 # entries (lib/nodes.nix) to lib/outputs.nix.
 {
   lib,
@@ -10,6 +10,8 @@
   outputs,
   # lib/releases.nix, applied
   lookup,
+  # lib/prepare-image.nix, for vmTest's images
+  prepare,
   # { <distro>.<version> = { release; base; prepared; }; } offered on `system`
   releases,
 }:
@@ -141,7 +143,72 @@ let
         image = releases.${distro}.${version}.prepared;
       }
     );
+
+  # lib.<system>.vmTest: any qcow2 or raw image, one machine called `vm`.
+  # The release is `distro` ("debian/13") or, when null, the one the image's
+  # /etc/os-release names; distrotest-gen prepares the image in the sandbox.
+  # With instrument = false the image boots as it is (console-only tests).
+  vmTest =
+    args0:
+    let
+      where = "distrotest vmTest";
+      args = a.arguments {
+        inherit where;
+        required = [
+          "image"
+          "testScript"
+        ];
+        optional = {
+          name = "vm-test";
+          distro = null;
+          instrument = true;
+          sharedDirs = { };
+          diskSize = null;
+          memorySize = 1024;
+          cpus = 2;
+          extraPathsToRegister = [ ];
+          kvm = true;
+        };
+      } args0;
+      ok = a.all [
+        (check where (a.isPathLike args.image && (!builtins.isString args.image || a.isAbsolute args.image))
+          "`image` must be a path or a derivation of a qcow2 or raw disk image, got ${describe args.image}"
+        )
+        (check where (
+          args.distro == null
+          || builtins.isString args.distro && builtins.match "[a-z][a-z0-9-]*/[0-9A-Za-z][0-9A-Za-z._-]*" args.distro != null
+        ) "`distro` must be null (read from the image's /etc/os-release) or \"DISTRO/RELEASE\" such as \"debian/13\", got ${describe args.distro}")
+        (check where (builtins.isBool args.instrument)
+          "`instrument` must be true or false (false: boot the image as it is, console-only), got ${describe args.instrument}"
+        )
+        (checkTopLevel where args)
+      ];
+      image = prepare {
+        inherit (args) image distro instrument;
+        name = "distrotest-image-${args.name}-prepared";
+      };
+      orDefault = field: if args.${field} == null then nodes.defaults.${field} else args.${field};
+      vm = nodes.machine where "" "vm" {
+        prepared = image;
+        tag = "image";
+        inherit (args) sharedDirs diskSize extraPathsToRegister;
+        memorySize = orDefault "memorySize";
+        cpus = orDefault "cpus";
+        vlans = [ 1 ];
+      };
+    in
+    builtins.seq ok (
+      outputs {
+        inherit (args) name testScript kvm;
+        machines = [ vm ];
+        globalTimeout = 3600;
+        enableOCR = false;
+      }
+      // {
+        inherit image;
+      }
+    );
 in
 {
-  inherit makeTest single;
+  inherit makeTest single vmTest;
 }

@@ -122,18 +122,25 @@ let
     where: prefix: name: node0:
     let
       f = field: "${prefix}${field}";
+      # vmTest passes its own prepared image (and a tag for the name)
+      own = node0 ? prepared;
       typesOk = [
-        (check where (builtins.isString node0.distro)
+        (own || check where (builtins.isString node0.distro)
           "${f "distro"} must be a string such as \"debian\", got ${describe node0.distro}"
         )
-        (check where (builtins.isString node0.version)
+        (own || check where (builtins.isString node0.version)
           "${f "version"} must be a string such as \"13\", got ${describe node0.version}"
         )
       ];
-      node = node0 // {
-        version = lookup.canonical node0.distro node0.version;
-      };
-      problem = lookup.problem node0.distro node0.version;
+      node =
+        if own then
+          node0
+        else
+          node0
+          // {
+            version = lookup.canonical node0.distro node0.version;
+          };
+      problem = if own then null else lookup.problem node0.distro node0.version;
       ok = a.all (typesOk ++ [
         (check where (problem == null) "${f (if lookup.known node.distro then "version" else "distro")}: ${problem}")
         (check where (a.isPositiveInt node.memorySize)
@@ -154,7 +161,7 @@ let
           builtins.isList node.extraPathsToRegister && builtins.all a.isPathLike node.extraPathsToRegister
         ) "${f "extraPathsToRegister"} must be a list of store paths or derivations, got ${describe node.extraPathsToRegister}")
       ]);
-      prepared = releases.${node.distro}.${node.version}.prepared;
+      prepared = if own then node.prepared else releases.${node.distro}.${node.version}.prepared;
     in
     builtins.seq ok (
       {
@@ -181,7 +188,7 @@ let
       }
       // {
         # for the derivation name; removed before writing driver.json
-        tag = "${node.distro}-${node.version}";
+        tag = if own then node.tag else "${node.distro}-${node.version}";
       }
       // diskKeys where (f "diskSize") node.diskSize
     );

@@ -14,7 +14,11 @@
 #                  (distrotest wrapped with qemu, python3, distrotest-gen); the
 #                  distrotest-gen-drift check; the distrotest-go-test check: the
 #                  Go unit tests as the Nix build user (nixbld), HOME nonexistent
-#   8 e2e          a debian/13 VM under TCG inside the Nix sandbox with a relative
+#   7b oci         the containerDisk fixed-output derivation (lib/fetch-containerdisk.nix)
+#                  built against a docker-registry started on 127.0.0.1 (tests/nix/oci.nix)
+#   8 e2e          vmTest's image from the local debian/13 qcow2 with no distro named
+#                  (identified by its os-release in the sandbox); a debian/13 VM
+#                  under TCG inside the Nix sandbox with a relative
 #                  diskSize ("+2G": disk, root partition and file system grown),
 #                  then driver (with QEMU_OPTS and the internet route) and
 #                  driverInteractive on the host, then makeTest with two machines
@@ -68,7 +72,8 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
 
 tmp=$(mktemp -d /tmp/distrotest-check-nix.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+registry_pid=
+trap '[ -z "$registry_pid" ] || kill "$registry_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # --- environment ------------------------------------------------------------
 sudo=()
@@ -323,6 +328,68 @@ else
   fail "packages: check distrotest-go-test ($(since "$t0")): $(grep -E -- '^failed:|--- FAIL|panic:' "$tmp/build.log" | head -12 | tr '\n' ' ')"
 fi
 
+# --- 7b oci -----------------------------------------------------------------
+# A small disk with fresh random bytes (so the store cannot have it yet) is
+# pushed as a containerDisk to a registry on 127.0.0.1; the fixed-output
+# derivation fetches it by digest, through the distro data and directly, and
+# must hold the same bytes; a wrong hash must fail the build.
+oci_check() {
+  local d="$tmp/oci" port ref sri t0
+  mkdir -p "$d"
+  for tool in docker-registry sgdisk; do
+    command -v "$tool" >/dev/null || {
+      fail "oci: $tool not installed (scripts/setup.sh installs it)"
+      return
+    }
+  done
+  if ! go build -o "$d/" ./cmd/distrotest-gen 2>"$d/err"; then
+    fail "oci: go build: $(tail -3 "$d/err")"
+    return
+  fi
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n  secret: distrotest-check-nix\n' \
+    "$d/data" "$port" >"$d/config.yml"
+  docker-registry serve "$d/config.yml" >"$d/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  truncate -s 8M "$d/disk.raw"
+  sgdisk -o -n 1:2048:0 "$d/disk.raw" >/dev/null 2>&1
+  head -c 65536 /dev/urandom | dd of="$d/disk.raw" bs=64k seek=32 conv=notrunc status=none
+  sri=$(python3 -c 'import base64, hashlib, sys; print("sha256-" + base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())' "$d/disk.raw")
+  if ! ref=$("$d/distrotest-gen" image push --containerdisk "$d/disk.raw" "127.0.0.1:$port/check/disk:1" 2>"$d/err"); then
+    fail "oci: push: $(tail -3 "$d/err") $(tail -3 "$d/registry.log")"
+  else
+    ref="127.0.0.1:$port/check/disk@${ref##*@}"
+    local args=(tests/nix/oci.nix --argstr goModCache "$gomodcache" --argstr hostPath "$host_path" --argstr ref "$ref")
+    t0=$(now)
+    if nix_build "${args[@]}" --argstr hash "$sri" -A base -A direct -o "$d/result" >"$d/build.log" 2>&1; then
+      if cmp -s "$d/disk.raw" "$d/result" && cmp -s "$d/disk.raw" "$d/result-2"; then
+        pass "oci: fixed-output derivation by digest from a registry on 127.0.0.1, through the distro data and fetchContainerDisk ($(since "$t0"))"
+      else
+        fail "oci: the fetched disk differs from the pushed one"
+      fi
+    else
+      fail "oci: build: $(grep -v '^building' "$d/build.log" | tail -6 | tr '\n' ' ')"
+    fi
+    local wrong
+    wrong=$(python3 -c 'import base64, hashlib; print("sha256-" + base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode())')
+    if nix_build "${args[@]}" --argstr hash "$wrong" -A direct --no-out-link >"$d/build.log" 2>&1; then
+      fail "oci: a wrong hash built"
+    elif grep -q "hash mismatch" "$d/build.log"; then
+      pass "oci: a wrong hash fails the fixed-output derivation (hash mismatch)"
+    else
+      fail "oci: wrong hash: $(grep -v '^building' "$d/build.log" | tail -4 | tr '\n' ' ')"
+    fi
+  fi
+  kill "$registry_pid" 2>/dev/null
+  wait "$registry_pid" 2>/dev/null
+  registry_pid=
+}
+oci_check
+
 # --- 8 e2e ------------------------------------------------------------------
 if $no_vm; then
   echo "NOTE e2e: no VM booted (--no-vm)"
@@ -343,6 +410,17 @@ if nix_build "${e2e[@]}" -A image -o "$tmp/prepared" >"$tmp/build.log" 2>&1; the
 else
   fail "e2e: prepared image: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
 fi
+
+t0=$(now)
+if nix_build "${e2e[@]}" -A vmtest.image -o "$tmp/vmtest-image" >"$tmp/build.log" 2>&1 &&
+  grep -q '"release": "13"' "$tmp/vmtest-image/manifest.json"; then
+  pass "e2e: vmTest image: a qcow2 with no distro named prepared as debian/13 from its os-release ($(since "$t0"))"
+else
+  fail "e2e: vmTest image: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
+fi
+# vmTest's sandboxed test is the single-machine back end booted below with
+# another image; booting it too costs a VM (see the README's VM budget):
+# nix-build tests/nix/e2e.nix ... -A vmtest.sandboxed
 
 t0=$(now)
 if nix_build "${e2e[@]}" -A sandboxed -o "$tmp/e2e" >"$tmp/build.log" 2>&1; then

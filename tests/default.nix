@@ -28,7 +28,8 @@ let
     value = drv;
   };
 
-  distros = builtins.removeAttrs distrotest [ "makeTest" ];
+  # the distro sets; the functions beside them (makeTest, fetchContainerDisk) are not distros
+  distros = lib.filterAttrs (_: builtins.isAttrs) distrotest;
 
   multiUser = lib.concatLists (
     lib.mapAttrsToList (

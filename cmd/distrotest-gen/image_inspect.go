@@ -21,8 +21,9 @@ func newImageInspectCommand() *cobra.Command {
 		Long: `Read a qcow2 or raw disk image (never changing it) and print its partition
 table (GPT or MBR), each partition's type, position, size, name and
 filesystem (by superblock magic), the root partition, and from an ext4 root
-its features, the kernel and initrd a direct kernel boot would use and the
-systemd version.
+its features, the kernel and initrd a direct kernel boot would use, the
+systemd version and the os-release (whose ID/VERSION_ID 'image prepare IMAGE'
+and 'image patch' without --distro take as the release).
 
 Problems that would stop 'distrotest-gen image patch' (no ext4 root, no
 kernel, a journal that needs recovery) are listed; the exit status is
@@ -34,13 +35,24 @@ non-zero only when the file is not a readable disk image.`,
 			if err != nil {
 				return fmt.Errorf("inspecting %s: %w", args[0], err)
 			}
+			// the release, as image prepare/patch would identify it
+			osr, _ := osReleaseOf(args[0])
 			w := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				return enc.Encode(struct {
+					*diskimage.Report
+					OSRelease map[string]string `json:"os_release,omitempty"`
+				}{r, osr})
 			}
-			return printReport(w, r)
+			if err := printReport(w, r); err != nil {
+				return err
+			}
+			if osr != nil {
+				fmt.Fprintf(w, "os-release:       %s (ID=%s VERSION_ID=%s)\n", osr["PRETTY_NAME"], osr["ID"], osr["VERSION_ID"])
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,10 +20,10 @@ import (
 
 func newImagePatchCommand() *cobra.Command {
 	var ref, out, system, dir, exportPlan string
-	var standalone bool
+	var standalone, noInstrument bool
 	var rootPartition int
 	cmd := &cobra.Command{
-		Use:   "patch --distro DISTRO/RELEASE IMAGE -o DIR",
+		Use:   "patch [--distro DISTRO/RELEASE] IMAGE -o DIR",
 		Short: "Prepare a qcow2 or raw image for distrotest offline (backdoor, mounts, network)",
 		Long: `Write distrotest's guest assets (backdoor and setup units, network file,
 masks) into the image's ext4 root with go-diskfs — no VM, no root, no loop
@@ -39,6 +40,9 @@ DIR is written beside itself and renamed into place: it must be missing,
 empty or an earlier prepared directory, which is replaced. On error nothing
 is left behind.
 
+Without --distro the release is named by the image's /etc/os-release
+(ID/VERSION_ID, e.g. debian/13), read from its ext4 root.
+
 Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
 --log-level debug lists every edit.`,
 		Example: "  distrotest-gen image patch --distro debian/13 debian-13-generic-amd64.qcow2 -o prepared/",
@@ -52,10 +56,28 @@ Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
 			if exportPlan != "" {
 				return exportPlanTree(guest.NewPlan(), exportPlan)
 			}
-			if ref == "" || out == "" {
-				return fmt.Errorf("--distro and -o are required")
+			if out == "" {
+				return fmt.Errorf("-o is required")
 			}
-			rel, err := lookupRelease(dir, ref)
+			if noInstrument {
+				spec := imagepatch.Spec{System: system}
+				if ref != "" {
+					rel, err := lookupRelease(dir, ref)
+					if err != nil {
+						return err
+					}
+					spec = specFor(rel, system)
+				}
+				m, err := imagepatch.AsIs(cmd.Context(), args[0], out, spec, "asked for with --no-instrument",
+					imagepatch.Options{Standalone: standalone, Logger: slog.Default()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "prepared %s to boot as it is (uninstrumented; direct kernel boot: %v)\n", args[0], m.Kernel != "")
+				fmt.Fprintln(cmd.OutOrStdout(), out)
+				return nil
+			}
+			rel, err := releaseOf(dir, ref, args[0], cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -82,10 +104,11 @@ Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&ref, "distro", "", "distro release, e.g. debian/13")
+	cmd.Flags().StringVar(&ref, "distro", "", "distro release, e.g. debian/13 (default: from the image's /etc/os-release)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory (written beside itself and renamed into place)")
 	cmd.Flags().StringVar(&system, "system", "x86_64-linux", "Nix system of the image")
 	cmd.Flags().StringVar(&dir, "distros", "", "directory of distro descriptions (default: the built-in ones)")
+	cmd.Flags().BoolVar(&noInstrument, "no-instrument", false, "change nothing: prepare the image to boot as it is, without the backdoor (console-only tests)")
 	cmd.Flags().BoolVar(&standalone, "standalone", false, "write a self-contained disk.qcow2 (slower, larger) instead of an overlay of the input")
 	cmd.Flags().IntVar(&rootPartition, "root-partition", 0, "root partition number (default: the distro's, else automatic)")
 	cmd.Flags().StringVar(&exportPlan, "export-plan", "", "write the planned edits to `DIR` (files/, dirs, symlinks) and exit; for bench/patch-vs-virt-customize.sh")
@@ -133,6 +156,24 @@ func loadCatalog(dir string) (*distro.Catalog, error) {
 		return distro.LoadDir(dir)
 	}
 	return distro.LoadFS(distros.FS, ".")
+}
+
+// releaseOf returns the release ref names, or when ref is "" the one the
+// image's os-release names (saying so on stderr).
+func releaseOf(dir, ref, image string, stderr io.Writer) (*distro.Release, error) {
+	if ref != "" {
+		return lookupRelease(dir, ref)
+	}
+	cat, err := loadCatalog(dir)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := identifyImage(cat, image)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "%s: %s (from its os-release)\n", image, rel.Ref())
+	return rel, nil
 }
 
 func lookupRelease(dir, ref string) (*distro.Release, error) {

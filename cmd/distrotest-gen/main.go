@@ -1,6 +1,7 @@
 // Command distrotest-gen is distrotest's build-time tool: it compiles
-// distros/*.hcl into Nix data (gen/), and builds, inspects and patches distro
-// images offline so the runner can drive them.
+// distros/*.hcl into Nix data (gen/), builds, inspects and patches distro
+// images offline so the runner can drive them, and pulls and pushes images
+// (KubeVirt containerDisks, prepared images) through OCI registries.
 package main
 
 import (

@@ -32,8 +32,9 @@ func newRootCommand() *cobra.Command {
 func newImageCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Build, inspect and patch distro disk images offline (no VM, no root, no loop device)",
+		Short: "Build, inspect and patch distro disk images offline (no VM, no root, no loop device); pull and push them through OCI registries",
 	}
-	cmd.AddCommand(newImageBuildCommand(), newImagePrepareCommand(), newImageInspectCommand(), newImagePatchCommand())
+	cmd.AddCommand(newImageBuildCommand(), newImagePrepareCommand(), newImageInspectCommand(), newImagePatchCommand(),
+		newImagePullCommand(), newImagePushCommand())
 	return cmd
 }

@@ -29,6 +29,8 @@ func TestRunFlags(t *testing.T) {
 		{"bad share transport", []string{"run", "--config", "d.json", "--share-transport", "nfs"}, `--share-transport "nfs": want 9p or virtiofs`},
 		{"empty share transport", []string{"run", "--config", "d.json", "--share-transport", ""}, "--share-transport: want 9p or virtiofs"},
 		{"missing virtiofsd", []string{"run", "--config", "d.json", "--virtiofsd", "/nonexistent/virtiofsd"}, "virtiofsd /nonexistent/virtiofsd"},
+		{"no-instrument with config", []string{"run", "--config", "d.json", "--no-instrument"}, "--no-instrument goes with --image"},
+		{"no-instrument with a release", []string{"run", "--image", "debian/13", "--no-instrument", "t.py"}, "--no-instrument goes with --image FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

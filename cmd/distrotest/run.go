@@ -43,6 +43,8 @@ type runFlags struct {
 	cpus     int
 	shares   []string
 	nixStore string
+
+	noInstrument bool
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -51,9 +53,10 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 		Use:   "run (--config driver.json | --image IMAGE [flags] SCRIPT)",
 		Short: "Run a test: boot the machines and run the Python test script",
 		Long: `Run a test, from a driver.json written by the Nix library (--config), or ad hoc
-with one machine booted from a prepared image directory or DISTRO/RELEASE
-(--image; DISTRO/RELEASE is built and patched through the image cache by
-distrotest-gen).
+with one machine booted from a prepared image directory, DISTRO/RELEASE or a
+disk image file (--image; DISTRO/RELEASE is built and patched through the
+image cache by distrotest-gen, a qcow2 or raw file is patched through it as
+the release its /etc/os-release names).
 
 The log goes to stderr; the out dir (default ./distrotest-out, or $out in a
 Nix build) receives <machine>/console.log, screenshots, files copied from the
@@ -69,6 +72,7 @@ as a shell would split $QEMU_OPTS, is appended to every machine's QEMU
 command line.`,
 		Example: `  distrotest run --config result/driver.json --junit junit.xml
   distrotest run --image debian/13 examples/hello.py
+  distrotest run --image ./debian-13-generic-amd64.qcow2 examples/hello.py
   distrotest run --image ./prepared --share data=./data:/mnt/data --memory 2048 test.py
   distrotest run --image debian/13 --interactive examples/hello.py`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -83,7 +87,7 @@ command line.`,
 				return errors.New("--image needs exactly one script argument")
 			}
 			if f.config != "" {
-				for _, name := range []string{"name", "memory", "cpus", "share", "nix-store"} {
+				for _, name := range []string{"name", "memory", "cpus", "share", "nix-store", "no-instrument"} {
 					if cmd.Flags().Changed(name) {
 						return fmt.Errorf("--%s goes with --image; with --config, the machines come from the file", name)
 					}
@@ -109,7 +113,8 @@ command line.`,
 	fl.BoolVar(&f.internet, "internet", false, "give the guests a default route through QEMU's user-mode NAT (otherwise only the test's VLANs are reachable)")
 	fl.StringVar(&f.accel, "accel", "", "accelerator: auto (KVM only when it really boots a kernel), kvm or tcg (default: the config's, else auto)")
 	fl.Var(&f.timeout, "global-timeout", "end the run after this long (e.g. 30m, or seconds; default: the config's, else 1h)")
-	fl.StringVar(&f.image, "image", "", "ad hoc: prepared image directory, or DISTRO/RELEASE (e.g. debian/13)")
+	fl.BoolVar(&f.noInstrument, "no-instrument", false, "ad hoc: boot the --image file as it is, without the backdoor (console-only tests; shell calls fail)")
+	fl.StringVar(&f.image, "image", "", "ad hoc: prepared image directory, qcow2/raw disk image, or DISTRO/RELEASE (e.g. debian/13)")
 	fl.StringVar(&f.name, "name", "machine", "ad hoc: the machine's name")
 	fl.IntVar(&f.memory, "memory", driver.DefaultMemoryMiB, "ad hoc: memory in MiB")
 	fl.IntVar(&f.cpus, "cpus", driver.DefaultCPUs, "ad hoc: virtual CPUs")
@@ -193,7 +198,14 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 			return err
 		}
 	} else {
-		image, err := driver.ResolveImage(ctx, f.image, cacheDir, cmd.ErrOrStderr())
+		var prepareArgs []string
+		if f.noInstrument {
+			if fi, err := os.Stat(f.image); err != nil || !fi.Mode().IsRegular() {
+				return fmt.Errorf("--no-instrument goes with --image FILE (a qcow2 or raw disk image), not %q", f.image)
+			}
+			prepareArgs = append(prepareArgs, "--no-instrument")
+		}
+		image, err := driver.ResolveImage(ctx, f.image, cacheDir, cmd.ErrOrStderr(), prepareArgs...)
 		if err != nil {
 			return err
 		}

@@ -82,6 +82,20 @@ distrotest.debian."13" {
 // {
   inherit pkgs distrotest;
 
+  # vmTest: any local image with no distro named; the release comes from
+  # its /etc/os-release (read by distrotest-gen in the sandbox)
+  vmtest = distrotest.vmTest {
+    name = "e2e-any-image";
+    image = distrotest.debian.images."13";
+    kvm = false;
+    memorySize = 768;
+    testScript = ''
+      # run ${nonce}
+      start_all()
+      t.assertEqual(vm.succeed(". /etc/os-release && echo $ID $VERSION_ID").strip(), "debian 13")
+    '';
+  };
+
   # two machines on a VLAN
   multi = distrotest.makeTest {
     name = "e2e-vlan";

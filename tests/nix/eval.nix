@@ -52,6 +52,20 @@ let
   };
   fullMachine = builtins.head full.sandboxed.config.machines;
 
+  anyDisk = ./gen-fixture.nix; # stands for a qcow2: nothing here is built
+  vt = d.vmTest {
+    image = anyDisk;
+    testScript = script;
+  };
+  vtNamed = d.vmTest {
+    image = anyDisk;
+    distro = "debian/13";
+    name = "mine";
+    testScript = script;
+    memorySize = 512;
+  };
+  vtMachine = builtins.head vtNamed.sandboxed.config.machines;
+
   multi = d.makeTest {
     name = "net";
     nodes = {
@@ -132,8 +146,10 @@ in
     ] (names multi);
     lib-attrs = expectEq "lib.<system> attributes" [
       "debian"
+      "fetchContainerDisk"
       "makeTest"
       "ubuntu"
+      "vmTest"
     ] (names d);
     images-x86 = expectEq "debian images on x86_64-linux (11 unsupported, 12 arm only)" [ "13" ] (
       names d.debian.images
@@ -166,6 +182,29 @@ in
       in
       expectEq "makeTest nodes: \"24_04\" is \"24.04\"" (with' "24.04") (with' "24_04");
     image-is-prepared = expectEq "image" "distrotest-debian-13-prepared" t.image.name;
+    vmtest-attrs = expectEq "vmTest attributes" [
+      "driver"
+      "driverInteractive"
+      "image"
+      "sandboxed"
+    ] (names vt);
+    vmtest-names = expectEq "vmTest names" [ "distrotest-image-vm-test" "distrotest-image-mine-prepared" ] [
+      vt.sandboxed.name
+      vtNamed.image.name
+    ];
+    vmtest-machine = expectEq "vmTest machine" {
+      name = "vm";
+      image = "${vtNamed.image}";
+      memory_size = 512;
+    } { inherit (vtMachine) name image memory_size; };
+    vmtest-no-instrument = expectEq "vmTest instrument = false" true (
+      builtins.match ".*--no-instrument .*" (d.vmTest { image = anyDisk; instrument = false; testScript = script; }).image.buildCommand != null
+        && builtins.match ".*--no-instrument.*" vt.image.buildCommand == null
+    );
+    vmtest-distro-flag = expectEq "vmTest passes distro to the patcher" true (
+      builtins.match ".*--distro '?debian/13'? .*" vtNamed.image.buildCommand != null
+        && builtins.match ".*--distro.*" vt.image.buildCommand == null
+    );
     base-image-name = expectEq "base image name" "distrotest-image-debian-13-x86_64-linux.qcow2" (
       builtins.substring 33 (-1) (baseNameOf (toString d.debian.images."13"))
     );
@@ -389,7 +428,7 @@ in
           system:
           let
             l = outputs.lib.${system};
-            distros = builtins.filter (n: n != "makeTest") (names l);
+            distros = builtins.filter (n: builtins.isAttrs l.${n}) (names l); # not makeTest, vmTest, fetchContainerDisk
             tests = builtins.concatMap (
               distro: map (v: l.${distro}.${v} { testScript = ""; }) (names l.${distro}.images)
             ) distros;
@@ -474,6 +513,22 @@ in
         testScript = "";
         memSize = 1;
       };
+    };
+    vmtest-image = {
+      expect = "distrotest vmTest: `image` must be a path or a derivation of a qcow2 or raw disk image, got the integer 3";
+      value = (d.vmTest { image = 3; testScript = script; }).sandboxed.drvPath;
+    };
+    vmtest-distro = {
+      expect = "`distro` must be null (read from the image's /etc/os-release) or \"DISTRO/RELEASE\" such as \"debian/13\", got the string \"debian\"";
+      value = (d.vmTest { image = anyDisk; distro = "debian"; testScript = script; }).sandboxed.drvPath;
+    };
+    vmtest-instrument = {
+      expect = "distrotest vmTest: `instrument` must be true or false (false: boot the image as it is, console-only), got the string \"no\"";
+      value = (d.vmTest { image = anyDisk; instrument = "no"; testScript = script; }).sandboxed.drvPath;
+    };
+    vmtest-missing = {
+      expect = "distrotest vmTest: missing required argument `image`";
+      value = (d.vmTest { testScript = script; }).sandboxed.drvPath;
     };
     missing-testScript = {
       expect = "distrotest debian.\"13\": missing required argument `testScript`";

@@ -6,6 +6,7 @@
 //	<root>/prepared/<name>/    prepared images: disk, kernel, initrd, manifest
 //	<root>/state/<test>/       machine disks kept between runs (--keep-vm-state)
 //	<root>/qemu/               accelerator verdicts of the KVM probe
+//	<root>/oci/disks/<name>/   disks pulled from containerDisks (ociimage)
 //
 // Entries are created under a lock (Lock) and appear atomically; what is in
 // an entry belongs to the package that makes it. This package only names
@@ -37,6 +38,14 @@ func Images(root string) string { return filepath.Join(root, "images") }
 
 // Prepared is where prepared images are kept.
 func Prepared(root string) string { return filepath.Join(root, "prepared") }
+
+// PreparedPulled is where prepared images pulled from a registry are kept
+// (self-contained, found by their key alone).
+func PreparedPulled(root string) string { return filepath.Join(root, "prepared", "pulled") }
+
+// OCIDisks is where the disks of containerDisks pulled from registries are
+// kept.
+func OCIDisks(root string) string { return filepath.Join(root, "oci", "disks") }
 
 // State is where machine state of the test named test is kept between runs.
 func State(root, test string) string { return filepath.Join(root, "state", test) }

@@ -330,6 +330,10 @@ func decodeRelease(distro string, rb *releaseBlock, base settings, over *setting
 	return r, diags
 }
 
+// ociRef is an OCI image reference with an explicit registry (a host with
+// a dot or a port, or localhost), pinned by a sha256 digest.
+var ociRef = regexp.MustCompile(`^(localhost|[a-z0-9.-]+\.[a-z0-9.-]+|[a-z0-9.-]+:[0-9]+|\[[0-9a-f:]+\]:[0-9]+)(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}$`)
+
 func decodeImage(ib *imageBlock) (*Image, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	if !slices.Contains(Systems, ib.System) {
@@ -340,15 +344,43 @@ func decodeImage(ib *imageBlock) (*Image, hcl.Diagnostics) {
 			Subject:  ib.SystemRange.Ptr(),
 		})
 	}
-	if u, err := url.Parse(ib.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	img := &Image{System: ib.System}
+	switch {
+	case ib.URL == nil && ib.OCI == nil:
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
-			Summary:  "Invalid image URL",
-			Detail:   fmt.Sprintf("%q is not an http(s) URL.", ib.URL),
-			Subject:  ib.URLRange.Ptr(),
+			Summary:  "Missing image source",
+			Detail:   fmt.Sprintf("Image %q needs url = \"https://…\" or oci = \"registry/repository@sha256:…\" (a KubeVirt containerDisk).", ib.System),
+			Subject:  ib.DefRange.Ptr(),
 		})
+	case ib.URL != nil && ib.OCI != nil:
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Conflicting image sources",
+			Detail:   fmt.Sprintf("Image %q sets both url (at %s) and oci: keep one.", ib.System, ib.URLRange),
+			Subject:  ib.OCIRange.Ptr(),
+		})
+	case ib.OCI != nil:
+		if !ociRef.MatchString(*ib.OCI) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid OCI reference",
+				Detail:   fmt.Sprintf("%q is not a digest-pinned reference with an explicit registry: want host[:port]/repository[:tag]@sha256:<64 hex digits> (a tag alone can move; a digest never does).", *ib.OCI),
+				Subject:  ib.OCIRange.Ptr(),
+			})
+		}
+		img.OCI = *ib.OCI
+	default:
+		if u, err := url.Parse(*ib.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid image URL",
+				Detail:   fmt.Sprintf("%q is not an http(s) URL.", *ib.URL),
+				Subject:  ib.URLRange.Ptr(),
+			})
+		}
+		img.URL = *ib.URL
 	}
-	img := &Image{System: ib.System, URL: ib.URL}
 	switch {
 	case ib.SHA256 == nil && ib.SHA512 == nil:
 		diags = append(diags, &hcl.Diagnostic{

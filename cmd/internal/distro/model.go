@@ -148,8 +148,12 @@ func (r *Release) Image(system string) (*Image, bool) {
 // Image is an upstream cloud image for one Nix system.
 type Image struct {
 	System string // "x86_64-linux"
-	URL    string
-	Hash   Hash
+	URL    string // the image file, or
+	// OCI is a KubeVirt containerDisk reference pinned by digest
+	// (registry/repository@sha256:…); Hash is then the hash of its
+	// disk/disk.img, which a Nix fixed-output derivation pins.
+	OCI  string
+	Hash Hash
 }
 
 // Build describes how to build a release's image from packages.

@@ -84,8 +84,12 @@ type imageBlock struct {
 	SystemRange hcl.Range `hcl:"system,label_range"`
 	DefRange    hcl.Range `hcl:",def_range"`
 
-	URL      string    `hcl:"url"`
+	URL      *string   `hcl:"url,optional"`
 	URLRange hcl.Range `hcl:"url,attr_value_range"`
+
+	// OCI is a KubeVirt containerDisk pinned by digest, instead of url.
+	OCI      *string   `hcl:"oci,optional"`
+	OCIRange hcl.Range `hcl:"oci,attr_value_range"`
 
 	SHA256      *string   `hcl:"sha256,optional"`
 	SHA256Range hcl.Range `hcl:"sha256,attr_value_range"`

@@ -90,15 +90,25 @@ var releaseRef = regexp.MustCompile(`^[a-z][a-z0-9-]*/[0-9A-Za-z][0-9A-Za-z._-]*
 const GenBinary = "distrotest-gen"
 
 // ResolveImage returns the prepared image directory for ref: ref itself
-// when it is a directory, otherwise, for "distro/release", the directory
-// `distrotest-gen image prepare` prints after building and patching the
-// image through the cache. Its progress goes to stderr.
-func ResolveImage(ctx context.Context, ref, cacheDir string, stderr io.Writer) (string, error) {
-	if fi, err := os.Stat(ref); err == nil && fi.IsDir() {
+// when it is a directory, otherwise, for "distro/release" or a disk image
+// file (qcow2 or raw, whose /etc/os-release names its release), the
+// directory `distrotest-gen image prepare` prints after building and
+// patching the image through the cache. Its progress goes to stderr.
+//
+// prepareArgs are extra arguments for `distrotest-gen image prepare` (e.g.
+// --no-instrument for a disk image file).
+func ResolveImage(ctx context.Context, ref, cacheDir string, stderr io.Writer, prepareArgs ...string) (string, error) {
+	fi, err := os.Stat(ref)
+	if err == nil && fi.IsDir() {
 		return filepath.Abs(ref)
 	}
-	if !releaseRef.MatchString(ref) {
-		return "", fmt.Errorf("--image %q: not a prepared image directory, nor DISTRO/RELEASE (e.g. debian/13)", ref)
+	if err == nil && fi.Mode().IsRegular() {
+		// a disk image: distrotest-gen identifies and patches it
+		if ref, err = filepath.Abs(ref); err != nil {
+			return "", err
+		}
+	} else if !releaseRef.MatchString(ref) {
+		return "", fmt.Errorf("--image %q: not a prepared image directory, a disk image file, nor DISTRO/RELEASE (e.g. debian/13)", ref)
 	}
 	gen, err := findGen()
 	if err != nil {
@@ -108,6 +118,7 @@ func ResolveImage(ctx context.Context, ref, cacheDir string, stderr io.Writer) (
 	if cacheDir != "" {
 		args = append(args, "--cache-dir", cacheDir)
 	}
+	args = append(args, prepareArgs...)
 	var stdout bytes.Buffer
 	cmd := exec.CommandContext(ctx, gen, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr

@@ -104,4 +104,23 @@ func TestResolveImage(t *testing.T) {
 	if _, err := ResolveImage(context.Background(), "debian/99", "", &stderr); err == nil || !strings.Contains(err.Error(), "exit status 3") {
 		t.Errorf("failed prepare: %v", err)
 	}
+
+	// A disk image file goes to distrotest-gen by its absolute path.
+	disk := filepath.Join(dir, "some.qcow2")
+	if err := os.WriteFile(disk, []byte("disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	stderr.Reset()
+	gen = "#!/bin/sh\necho \"args: $*\" >&2\necho " + prepared + "\n"
+	if err := os.WriteFile(filepath.Join(bin, GenBinary), []byte(gen), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err = ResolveImage(context.Background(), "some.qcow2", "/cache", &stderr)
+	if err != nil || got != prepared {
+		t.Errorf("a disk file: got %q, %v", got, err)
+	}
+	if want := "args: image prepare " + disk + " --cache-dir /cache"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("distrotest-gen was called with %q, want %q", stderr.String(), want)
+	}
 }

@@ -34,6 +34,16 @@ func Lookup(req Request, cacheDir string) (path string, ok bool, err error) {
 	return filepath.Join(dir, DiskFile), complete(dir), nil
 }
 
+// RecipeKey returns the cache key of req's recipe (what the built image is
+// made of) without building anything.
+func RecipeKey(req Request) (string, error) {
+	recipe, err := recipeFor(req)
+	if err != nil {
+		return "", err
+	}
+	return recipe.Key(), nil
+}
+
 // complete reports whether dir is a finished cache entry. Entries appear
 // by rename, so both files exist or neither does, unless someone edited
 // the cache by hand.

@@ -655,6 +655,9 @@ func (m *Machine) WaitForShell(ctx context.Context) error {
 // shell returns the current run with a ready shell, starting the machine
 // and waiting for the shell as needed.
 func (m *Machine) shell(ctx context.Context) (*run, error) {
+	if err := m.uninstrumented(); err != nil {
+		return nil, err
+	}
 	if err := m.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -694,6 +697,15 @@ func (m *Machine) shell(ctx context.Context) (*run, error) {
 	return r, nil
 }
 
+// uninstrumented is the error of a shell call on an image booted as it
+// is (manifest strategy "none"), nil otherwise.
+func (m *Machine) uninstrumented() error {
+	if m.manifest.Uninstrumented == "" {
+		return nil
+	}
+	return fmt.Errorf("machine %s: the image is not instrumented, so it has no shell (%s): only the console (wait_for_console_text, send_console), the screen (screenshot, wait_for_text), keys (send_key, send_chars) and power (start, shutdown, crash) work", m.cfg.Name, m.manifest.Uninstrumented)
+}
+
 // Execute runs command in the guest's root shell (starting the machine and
 // waiting for the shell first) and returns its exit status and stdout.
 // With timeout > 0 the guest kills the command after timeout (status 124).
@@ -723,6 +735,9 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 	if !m.IsRunning() {
 		return nil
 	}
+	if m.uninstrumented() != nil {
+		return m.powerButton(ctx)
+	}
 	r, err := m.shell(ctx)
 	if err != nil {
 		return err
@@ -734,6 +749,20 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 		// The reply may never come: the guest powers off under the shell.
 		_, _ = r.shell.Run(bctx, "poweroff", 0)
 	}()
+	return m.waitExit(ctx, r, "waiting for the guest to power off")
+}
+
+// powerButton presses the ACPI power button (QMP system_powerdown), for a
+// guest without a shell, and waits for QEMU to exit.
+func (m *Machine) powerButton(ctx context.Context) error {
+	r := m.current()
+	if r == nil {
+		return nil
+	}
+	m.log.Info("shutting down with the ACPI power button")
+	if err := r.qmp.Execute(ctx, "system_powerdown", nil, nil); err != nil && !diedDuring(r, err) {
+		return fmt.Errorf("machine %s: pressing the power button: %w", m.cfg.Name, err)
+	}
 	return m.waitExit(ctx, r, "waiting for the guest to power off")
 }
 

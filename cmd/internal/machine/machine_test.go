@@ -448,3 +448,40 @@ func TestKeyValues(t *testing.T) {
 		}
 	}
 }
+
+// TestUninstrumentedShellCalls: on an image booted as it is, a call that
+// needs the shell fails at once, before QEMU starts, saying why.
+func TestUninstrumentedShellCalls(t *testing.T) {
+	imageDir, img := testImage(t)
+	m0, err := manifest.Load(imageDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m0.Strategy, m0.Uninstrumented = manifest.StrategyNone, "asked for with --no-instrument"
+	base := t.TempDir()
+	m, err := New(Config{
+		Name: "vm", N: 1, ImageDir: imageDir, Manifest: m0, StateDir: filepath.Join(base, "state"), OutDir: filepath.Join(base, "out"),
+		Host: qemu.Host{Binary: "/nonexistent/qemu", Img: img},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"Execute":      func() error { _, _, err := m.Execute(ctx, "true", 0); return err },
+		"WaitForShell": func() error { return m.WaitForShell(ctx) },
+		"Reboot":       func() error { return m.Reboot(ctx) },
+	} {
+		err := call()
+		if err == nil || !strings.Contains(err.Error(), "machine vm: the image is not instrumented, so it has no shell (asked for with --no-instrument)") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if m.IsRunning() {
+		t.Error("a shell call started the machine")
+	}
+	if err := m.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown of a stopped uninstrumented machine: %v", err)
+	}
+}

@@ -61,6 +61,10 @@ type Manifest struct {
 	// shares: ShareTransport9P or ShareTransportVirtiofs (EL kernels have
 	// no 9p); empty leaves the choice to the runner.
 	ShareTransport string `json:"share_transport,omitempty"`
+	// Uninstrumented says why the image boots as it is, without the
+	// backdoor (strategy "none"): tests can only use the console, the
+	// screen, keys and power.
+	Uninstrumented string `json:"uninstrumented,omitempty"`
 }
 
 // BackdoorTransport returns Backdoor with the default applied.
@@ -77,6 +81,9 @@ const (
 	ShareTransport9P       = "9p"
 	ShareTransportVirtiofs = "virtiofs"
 )
+
+// StrategyNone is the strategy of an image booted as it is.
+const StrategyNone = "none"
 
 // Validate checks the fields the runner depends on.
 func (m *Manifest) Validate() error {
@@ -107,6 +114,9 @@ func (m *Manifest) Validate() error {
 	case "", ShareTransport9P, ShareTransportVirtiofs:
 	default:
 		errs = append(errs, fmt.Errorf("share_transport %q is not %s or %s", m.ShareTransport, ShareTransport9P, ShareTransportVirtiofs))
+	}
+	if (m.Strategy == StrategyNone) != (m.Uninstrumented != "") {
+		errs = append(errs, fmt.Errorf("strategy %q goes with uninstrumented (the reason) and only with it", StrategyNone))
 	}
 	return errors.Join(errs...)
 }

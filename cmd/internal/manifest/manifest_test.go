@@ -50,6 +50,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad share transport", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","share_transport":"nfs"}`, `share_transport "nfs"`},
 		{"not json", `hello`, "decoding"},
 		{"unknown backdoor", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","backdoor":"ttyS1"}`, `backdoor "ttyS1"`},
+		{"none without a reason", `{"version":1,"disk":"d","disk_format":"raw","strategy":"none"}`, `strategy "none" goes with uninstrumented`},
+		{"a reason without none", `{"version":1,"disk":"d","disk_format":"raw","strategy":"disk","uninstrumented":"asked"}`, `strategy "none" goes with uninstrumented`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,6 +61,7 @@ func Files(cat *distro.Catalog) (map[string][]byte, error) {
 //	      codename = "trixie";             # or null
 //	      images = {
 //	        x86_64-linux = { hash = "sha256-…"; name = "distrotest-image-debian-13-x86_64-linux.qcow2"; url = "…"; };
+//	        # or, for a KubeVirt containerDisk: oci = "registry/repo@sha256:…" instead of url
 //	      };
 //	      initrd = "boot/initrd.img-*";
 //	      kernel = "boot/vmlinuz-*";
@@ -91,11 +92,16 @@ func Distro(d *distro.Distro) ([]byte, error) {
 func release(r *distro.Release) map[string]any {
 	images := map[string]any{}
 	for _, img := range r.Images {
-		images[img.System] = map[string]any{
-			"url":  img.URL,
+		attrs := map[string]any{
 			"hash": img.Hash.SRI(),
 			"name": ImageName(r, img.System),
 		}
+		if img.OCI != "" {
+			attrs["oci"] = img.OCI // lib/fetch-containerdisk.nix; hash is of disk/disk.img
+		} else {
+			attrs["url"] = img.URL
+		}
+		images[img.System] = attrs
 	}
 	quirks := make([]string, len(r.Quirks))
 	for i, q := range r.Quirks {
