@@ -15,13 +15,22 @@ import (
 // (the payload the tests print) is damaged by hit.
 type faultConn struct {
 	io.ReadWriter
-	mu    sync.Mutex
-	armed bool
-	skip  int                          // reads with a 'Q' to let through first
-	hit   func(p []byte, i int) []byte // i: index of the first 'Q'
+	mu      sync.Mutex
+	armed   bool
+	skip    int                          // reads with a 'Q' to let through first
+	hit     func(p []byte, i int) []byte // i: index of the first 'Q'
+	pending []byte                       // damaged bytes that did not fit the caller's buffer
 }
 
 func (c *faultConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
 	n, err := c.ReadWriter.Read(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -31,7 +40,10 @@ func (c *faultConn) Read(p []byte) (int, error) {
 		} else if i >= 0 {
 			c.armed = false
 			b := c.hit(append([]byte(nil), p[:n]...), i)
+			// A damage that lengthens the read (repeat) must not be cut
+			// off at the caller's buffer: the rest comes next read.
 			n = copy(p, b)
+			c.pending = append(c.pending, b[n:]...)
 		}
 	}
 	return n, err
