@@ -33,7 +33,7 @@ stage unit go test -count=1 ./...
 prepared=$(bin/distrotest-gen image prepare debian/13) || failed+=(prepare)
 # a guest with Nix, for extraPathsToRegister (TestVMNixRegistration)
 nix_prepared=$(bin/distrotest-gen image prepare debian/13 --packages nix-bin) || failed+=(prepare-nix)
-stage vm env DISTROTEST_VM_TESTS=1 DISTROTEST_TEST_IMAGE="$prepared" DISTROTEST_TEST_NIX_IMAGE="$nix_prepared" go test -count=1 -timeout 50m -p 1 -parallel 2 -v ./tests/e2e/ ./cmd/internal/machine/ ./cmd/internal/imagebuild/ ./cmd/internal/qemu/
+stage vm env DISTROTEST_VM_TESTS=1 DISTROTEST_TEST_IMAGE="$prepared" DISTROTEST_TEST_NIX_IMAGE="$nix_prepared" go test -count=1 -timeout 50m -p 1 -parallel 2 -v ./tests/e2e/ ./tests/compat/ ./cmd/internal/machine/ ./cmd/internal/imagebuild/ ./cmd/internal/qemu/
 stage nix bash scripts/check-nix.sh --multi
 
 if [ ${#failed[@]} -gt 0 ]; then
