@@ -61,6 +61,8 @@ let
       lookup
       releases
       ;
+    # only vmTest prepares images; the plumbing test has its fake one
+    prepare = throw "tests/nix/plumbing.nix: vmTest is not part of the plumbing test";
   };
 
   share = pkgs.runCommand "distrotest-plumbing-share" { } ''
