@@ -75,14 +75,20 @@ func (p *testPeer) send(t *testing.T, dst MAC, payload string) {
 	}
 }
 
-// received returns the payloads p got within a short while.
-func (p *testPeer) received(t *testing.T) []string {
+// received returns the payloads p got: it waits (up to 30 s, so that a
+// loaded machine does not fail the test) for the n frames expected, then
+// 100 ms more for frames that should not come.
+func (p *testPeer) received(t *testing.T, n int) []string {
 	t.Helper()
 	var got []string
 	buf := make([]byte, maxFrame)
 	for {
-		_ = p.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, _, err := p.conn.ReadFromUnix(buf)
+		wait := 100 * time.Millisecond
+		if len(got) < n {
+			wait = 30 * time.Second
+		}
+		_ = p.conn.SetReadDeadline(time.Now().Add(wait))
+		k, _, err := p.conn.ReadFromUnix(buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -90,20 +96,20 @@ func (p *testPeer) received(t *testing.T) []string {
 			}
 			t.Fatalf("%s receiving: %v", p.name, err)
 		}
-		if n < 14 {
+		if k < 14 {
 			t.Fatalf("%s received a runt frame", p.name)
 		}
-		got = append(got, string(buf[14:n]))
+		got = append(got, string(buf[14:k]))
 	}
 }
 
 // deliveries maps every peer to what it received (peers that got nothing
-// are left out).
-func deliveries(t *testing.T, peers map[string]*testPeer) map[string][]string {
+// are left out), waiting for what want says each should get.
+func deliveries(t *testing.T, peers map[string]*testPeer, want map[string][]string) map[string][]string {
 	t.Helper()
 	got := map[string][]string{}
 	for name, p := range peers {
-		if r := p.received(t); len(r) > 0 {
+		if r := p.received(t, len(want[name])); len(r) > 0 {
 			sort.Strings(r)
 			got[name] = r
 		}
@@ -183,11 +189,11 @@ func TestSwitch(t *testing.T) {
 					dst = p.mac
 				}
 				peers[st.from].send(t, dst, st.payload)
-				got := deliveries(t, peers)
 				want := st.want
 				if want == nil {
 					want = map[string][]string{}
 				}
+				got := deliveries(t, peers, want)
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("step %d (%s -> %s %q) deliveries (-want +got):\n%s", i, st.from, st.to, st.payload, diff)
 				}
@@ -199,15 +205,16 @@ func TestSwitch(t *testing.T) {
 func TestMACMoves(t *testing.T) {
 	_, peers := newSwitch(t, "a", "b", "c")
 	peers["a"].send(t, broadcast, "a")
-	deliveries(t, peers)
+	deliveries(t, peers, map[string][]string{"b": {"a"}, "c": {"a"}})
 	// a's MAC now shows up behind c (a machine restarted on another port).
 	c := peers["c"]
 	if _, err := c.conn.WriteToUnix(frame(broadcast, peers["a"].mac, "moved"), c.sw); err != nil {
 		t.Fatal(err)
 	}
-	deliveries(t, peers)
+	deliveries(t, peers, map[string][]string{"a": {"moved"}, "b": {"moved"}})
 	peers["b"].send(t, peers["a"].mac, "to a")
-	if diff := cmp.Diff(map[string][]string{"c": {"to a"}}, deliveries(t, peers)); diff != "" {
+	want := map[string][]string{"c": {"to a"}}
+	if diff := cmp.Diff(want, deliveries(t, peers, want)); diff != "" {
 		t.Errorf("after the move (-want +got):\n%s", diff)
 	}
 }
@@ -229,7 +236,7 @@ func TestDropped(t *testing.T) {
 	if _, err := peers["a"].conn.WriteToUnix([]byte{1, 2, 3}, sw); err != nil {
 		t.Fatal(err)
 	}
-	if got := deliveries(t, peers); len(got) != 0 {
+	if got := deliveries(t, peers, nil); len(got) != 0 {
 		t.Errorf("dropped frames were delivered: %v", got)
 	}
 	// A peer whose socket does not exist yet does not stop the others.
@@ -237,7 +244,8 @@ func TestDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	peers["a"].send(t, broadcast, "still")
-	if diff := cmp.Diff(map[string][]string{"b": {"still"}}, deliveries(t, peers)); diff != "" {
+	want := map[string][]string{"b": {"still"}}
+	if diff := cmp.Diff(want, deliveries(t, peers, want)); diff != "" {
 		t.Errorf("with a missing peer socket (-want +got):\n%s", diff)
 	}
 }
@@ -291,7 +299,7 @@ func TestLargeFrame(t *testing.T) {
 	_, peers := newSwitch(t, "a", "b")
 	payload := string(bytes.Repeat([]byte("j"), 9000)) // a jumbo frame
 	peers["a"].send(t, broadcast, payload)
-	got := peers["b"].received(t)
+	got := peers["b"].received(t, 1)
 	if len(got) != 1 || got[0] != payload {
 		t.Errorf("jumbo frame: got %d frames", len(got))
 	}
