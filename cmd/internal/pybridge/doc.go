@@ -29,7 +29,7 @@
 // interrupts a call in the interactive shell. The first request is "hello",
 // whose reply tells the shim the machines, VLANs, out dir and script; a
 // failing script ends with a "fail" request carrying its traceback, limited
-// to the script's own frames. See handlers in rpc.go for every method.
+// to the script's own frames. See handlers in handlers.go for every method.
 //
 // The script is compiled with its real file name before anything runs
 // (Check does only that, so a runner can report a syntax error before it
