@@ -20,6 +20,12 @@ type Partition struct {
 	Size       int64  `json:"size"`                 // bytes
 	Name       string `json:"name,omitempty"`       // GPT partition name
 	Filesystem string `json:"filesystem,omitempty"` // ext4, ext3, ext2, xfs, btrfs, vfat or "" (unknown)
+	// PartUUID is the GPT partition GUID (root=PARTUUID=…), lower case.
+	PartUUID string `json:"partuuid,omitempty"`
+	// FSUUID and FSLabel are the filesystem's UUID and label
+	// (root=UUID=…, root=LABEL=…) for ext2/3/4, xfs and btrfs.
+	FSUUID  string `json:"fs_uuid,omitempty"`
+	FSLabel string `json:"fs_label,omitempty"`
 }
 
 // Device is the partition's device name in a guest with one virtio disk.
@@ -82,7 +88,7 @@ func (img *Image) readPartitions() error {
 			name := gptTypeNames[p.Type]
 			img.Partitions = append(img.Partitions, Partition{
 				Number: p.Index, Type: string(p.Type), TypeName: name,
-				Start: p.GetStart(), Size: p.GetSize(), Name: p.Name,
+				Start: p.GetStart(), Size: p.GetSize(), Name: p.Name, PartUUID: strings.ToLower(p.GUID),
 			})
 		}
 	default:
@@ -121,6 +127,11 @@ func (img *Image) readPartitions() error {
 			return fmt.Errorf("reading partition %d: %w (truncated or damaged image?)", p.Number, err)
 		}
 		p.Filesystem = fs
+		id, err := readIdentity(io.NewSectionReader(img.overlay, p.Start, p.Size), fs)
+		if err != nil {
+			return fmt.Errorf("reading the %s superblock of partition %d: %w (truncated or damaged image?)", fs, p.Number, err)
+		}
+		p.FSUUID, p.FSLabel = id.UUID, id.Label
 	}
 	return nil
 }

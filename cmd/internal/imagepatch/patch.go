@@ -98,7 +98,7 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 	if err := fsys.Writable(); err != nil {
 		return nil, rep, err
 	}
-	boot, bootFS, err := img.FindBoot(fsys, spec.Kernel, spec.Initrd)
+	boot, bootFS, err := img.FindBoot(root, fsys, spec.Kernel, spec.Initrd)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -162,7 +162,7 @@ func orUnknown(fs string) string {
 }
 
 // copyOut copies file src of fsys to the new host file dst.
-func copyOut(ctx context.Context, fsys *diskimage.FS, src, dst string) error {
+func copyOut(ctx context.Context, fsys diskimage.Files, src, dst string) error {
 	r, _, err := fsys.Open(src)
 	if err != nil {
 		return fmt.Errorf("extracting %s: %w", src, err)
