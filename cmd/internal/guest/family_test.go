@@ -11,62 +11,63 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// Facts as the HCL gives them (distros/*.hcl).
+var (
+	testDebian = Debian()
+	testUbuntu = Family{Name: "ubuntu", SSHUnit: "ssh.service"}
+	testFedora = Family{Name: "fedora", SSHUnit: "sshd.service", NetworkManager: true, SELinux: true}
+	testEL     = Family{Name: "el", SSHUnit: "sshd.service", NetworkManager: true, SELinux: true, VirtioConsoleModule: true}
+)
+
 func TestFamilies(t *testing.T) {
 	tests := []struct {
-		name       string
-		ssh        string
-		nm, selinx bool
-		vconsole   bool
+		f          Family
 		masks      []string // must be masked
 		notMasked  []string // must not be: absent from that family's images
 		bootParams []string
 	}{
-		{name: "debian", ssh: "ssh.service", masks: []string{"ssh.service", "apt-daily.timer", "systemd-networkd.service"},
+		{f: testDebian, masks: []string{"ssh.service", "ssh.socket", "sshd.service", "apt-daily.timer", "systemd-networkd.service"},
 			notMasked: []string{"snapd.service", "NetworkManager-wait-online.service", "dnf-makecache.timer"}},
-		{name: "ubuntu", ssh: "ssh.service", masks: []string{"ssh.service", "snapd.service", "systemd-networkd.service"},
+		{f: testUbuntu, masks: []string{"ssh.service", "snapd.service", "systemd-networkd.service"},
 			notMasked: []string{"dnf-makecache.timer", "NetworkManager-wait-online.service"}},
-		{name: "fedora", ssh: "sshd.service", nm: true, selinx: true, bootParams: []string{"enforcing=0"},
-			masks:     []string{"sshd.service", "dnf5-makecache.timer", "NetworkManager-wait-online.service", "cloud-init-main.service"},
+		{f: testFedora, bootParams: []string{"enforcing=0"},
+			masks:     []string{"sshd.service", "sshd.socket", "dnf5-makecache.timer", "NetworkManager-wait-online.service", "cloud-init-main.service"},
 			notMasked: []string{"ssh.service", "apt-daily.timer", "systemd-networkd.service", "snapd.service"}},
-		{name: "el", ssh: "sshd.service", nm: true, selinx: true, vconsole: true, bootParams: []string{"enforcing=0"},
+		{f: testEL, bootParams: []string{"enforcing=0"},
 			masks:     []string{"sshd.service", "dnf-makecache.timer", "NetworkManager-wait-online.service", "cloud-init.service"},
 			notMasked: []string{"ssh.service", "apt-daily.timer", "systemd-networkd.service", "dnf5-makecache.timer"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := FamilyFor(tt.name)
-			if err != nil {
+		t.Run(tt.f.Name, func(t *testing.T) {
+			if _, err := FamilyFor(tt.f.Name); err != nil {
 				t.Fatal(err)
 			}
-			if f.SSHUnit != tt.ssh || f.NetworkManager != tt.nm || f.SELinux != tt.selinx || f.VirtioConsoleModule != tt.vconsole {
-				t.Errorf("family %+v", f)
-			}
+			masked := tt.f.Masked()
 			for _, u := range append(tt.masks, consoleMasks...) {
-				if !slices.Contains(f.Masked, u) {
+				if !slices.Contains(masked, u) {
 					t.Errorf("%s is not masked", u)
 				}
 			}
 			for _, u := range tt.notMasked {
-				if slices.Contains(f.Masked, u) {
-					t.Errorf("%s is masked but does not exist on %s", u, tt.name)
+				if slices.Contains(masked, u) {
+					t.Errorf("%s is masked but does not exist on %s", u, tt.f.Name)
 				}
 			}
-			sorted := slices.Clone(f.Masked)
+			sorted := slices.Clone(masked)
 			slices.Sort(sorted)
-			if len(slices.Compact(sorted)) != len(f.Masked) {
-				t.Errorf("duplicate masks: %v", f.Masked)
+			if len(slices.Compact(sorted)) != len(masked) {
+				t.Errorf("duplicate masks: %v", masked)
 			}
-			if d := cmp.Diff(tt.bootParams, f.BootParams()); d != "" {
+			if d := cmp.Diff(tt.bootParams, tt.f.BootParams()); d != "" {
 				t.Errorf("BootParams (-want +got):\n%s", d)
 			}
-			p := PlanFor(f)
-			var masked []string
-			for _, s := range p.Symlinks {
+			var planMasks []string
+			for _, s := range PlanFor(tt.f).Symlinks {
 				if s.Target == "/dev/null" {
-					masked = append(masked, strings.TrimPrefix(s.Path, unitDir+"/"))
+					planMasks = append(planMasks, strings.TrimPrefix(s.Path, unitDir+"/"))
 				}
 			}
-			if d := cmp.Diff(f.Masked, masked); d != "" {
+			if d := cmp.Diff(masked, planMasks); d != "" {
 				t.Errorf("plan masks (-want +got):\n%s", d)
 			}
 		})
@@ -74,20 +75,53 @@ func TestFamilies(t *testing.T) {
 	if _, err := FamilyFor("arch"); err == nil || !strings.Contains(err.Error(), "known: debian, el, fedora, ubuntu") {
 		t.Errorf("FamilyFor(arch) error = %v", err)
 	}
+	if f, _ := FamilyFor("el"); f != (Family{Name: "el"}) {
+		t.Errorf("FamilyFor(el) = %+v: facts come from the HCL, not from here", f)
+	}
 	if NewPlan().Hash() != PlanFor(Debian()).Hash() {
 		t.Error("NewPlan is not the Debian plan")
 	}
-	el, err := FamilyFor("el")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if PlanFor(Debian()).Hash() == PlanFor(el).Hash() {
+	if PlanFor(testDebian).Hash() == PlanFor(testEL).Hash() {
 		t.Error("the EL plan hashes like Debian's: prepared-image cache keys would collide")
 	}
-	fs := Families()
-	fs[0].Masked[0] = "changed"
-	if Families()[0].Masked[0] == "changed" {
-		t.Error("Families exposes the package's table")
+}
+
+func TestRuntimePlan(t *testing.T) {
+	p := RuntimePlan(testEL)
+	disk := PlanFor(testEL)
+	if len(p.Files) != len(disk.Files) || len(p.Symlinks) != len(disk.Symlinks) {
+		t.Fatalf("runtime plan has %d files, %d links; disk plan %d, %d", len(p.Files), len(p.Symlinks), len(disk.Files), len(disk.Symlinks))
+	}
+	for _, d := range p.Dirs {
+		if !strings.HasPrefix(d.Path, "/run/") {
+			t.Errorf("dir %s is outside /run", d.Path)
+		}
+	}
+	for _, s := range p.Symlinks {
+		if !strings.HasPrefix(s.Path, "/run/systemd/system/") {
+			t.Errorf("link %s is outside /run/systemd/system", s.Path)
+		}
+		if s.Target != "/dev/null" && !strings.HasPrefix(s.Target, "/run/systemd/system/") {
+			t.Errorf("link %s points to %s, outside /run", s.Path, s.Target)
+		}
+	}
+	units := 0
+	for _, f := range p.Files {
+		if !strings.HasPrefix(f.Path, "/run/") {
+			t.Errorf("file %s is outside /run", f.Path)
+		}
+		if !strings.HasSuffix(f.Path, ".service") {
+			continue
+		}
+		units++
+		for _, line := range strings.Split(string(f.Data), "\n") {
+			if v, ok := strings.CutPrefix(line, "ExecStart="); ok && !strings.HasPrefix(v, "/bin/bash /run/distrotest/") {
+				t.Errorf("%s: ExecStart=%s does not run a /run script through bash (/run may be noexec)", f.Path, v)
+			}
+		}
+	}
+	if units != 2 {
+		t.Errorf("runtime plan has %d units, want the backdoor and setup", units)
 	}
 }
 

@@ -7,7 +7,8 @@
 //
 // Family holds what differs between distro families (masks that exist
 // there, the SSH unit, SELinux, NetworkManager, virtio_console as a module);
-// PlanFor(family) is the plan every strategy ships, NewPlan the Debian one.
+// PlanFor(family) is the plan the disk strategy writes, RuntimePlan the same
+// under /run for the initrd strategy, NewPlan the Debian one.
 // What the guest can find out itself at boot, the setup script finds out,
 // so the assets stay one set of files.
 //
@@ -71,12 +72,6 @@ type Plan struct {
 	Symlinks []Symlink
 }
 
-// Masked lists the units masked in Debian's images: serial gettys on the
-// consoles the driver uses, remote logins, periodic jobs and first-boot
-// provisioning that only cost time or make runs nondeterministic. Other
-// families have their own list (Family.Masked).
-var Masked = Debian().Masked
-
 const (
 	unitDir   = "/etc/systemd/system"
 	scriptDir = "/opt/distrotest"
@@ -94,7 +89,9 @@ func asset(name string) []byte {
 func NewPlan() Plan { return PlanFor(Debian()) }
 
 // PlanFor returns the edits that install the backdoor and setup units and
-// mask the family's units (Family.Masked). Networking needs no network manager: the setup
+// mask the family's units (Family.Masked): serial gettys on the consoles
+// the driver uses, remote logins, periodic jobs and first-boot provisioning
+// that only cost time or make runs nondeterministic. Networking needs no network manager: the setup
 // script gives every NIC a static address (QEMU's user-mode network always
 // uses 10.0.2.15), which is deterministic and boots faster. It touches only small directories (/opt, /etc/systemd/...), never
 // one that is likely to be hash-indexed.
@@ -123,7 +120,7 @@ func PlanFor(f Family) Plan {
 			{Path: wants + "/distrotest-growfs.service", Target: unitDir + "/distrotest-growfs.service"},
 		},
 	}
-	for _, u := range f.Masked {
+	for _, u := range f.Masked() {
 		p.Symlinks = append(p.Symlinks, Symlink{Path: unitDir + "/" + u, Target: "/dev/null"})
 	}
 	return p

@@ -16,7 +16,9 @@ const (
 // RuntimePlan is PlanFor(f) placed under /run, for images whose disk is
 // not written (the initrd strategy, package initrd): units, their .wants
 // links and masks in /run/systemd/system, scripts in /run/distrotest,
-// started through /bin/sh because initramfs-tools mounts /run noexec.
+// started through /bin/bash (the scripts are bash) because initramfs-tools
+// mounts /run noexec, and because under SELinux init may not execute a
+// file in /run (var_run_t) but bash (bin_t) may read it.
 func RuntimePlan(f Family) Plan {
 	disk := PlanFor(f)
 	move := func(p string) string {
@@ -35,7 +37,7 @@ func RuntimePlan(f Family) Plan {
 		}
 	}
 	for _, file := range disk.Files {
-		data := bytes.ReplaceAll(file.Data, []byte("ExecStart="+scriptDir+"/"), []byte("ExecStart=/bin/sh "+runtimeScriptDir+"/"))
+		data := bytes.ReplaceAll(file.Data, []byte("ExecStart="+scriptDir+"/"), []byte("ExecStart=/bin/bash "+runtimeScriptDir+"/"))
 		p.Files = append(p.Files, File{Path: move(file.Path), Mode: file.Mode, Data: data})
 	}
 	for _, s := range disk.Symlinks {
