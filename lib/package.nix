@@ -24,7 +24,7 @@ let
 
   # NAR hash of `go mod vendor` over the whole module; scripts/check-vendor-hash.sh
   # recomputes it and prints the new value when go.mod/go.sum or imports change.
-  vendorHash = "sha256-3C4jI+uhMbfC8xFf8waMQQf3IivrB9EYUax8ONURl3M=";
+  vendorHash = "sha256-7EiA0yKXmMQ2eqKVeCpgTFDdrMAqY5779ohJ1sWEnUE=";
 
   # cmd/internal packages only the runner imports: they stay out of
   # distrotest-gen's source. (The runner's source is everything: a change

@@ -17,7 +17,7 @@ let
     kernel = "boot/vmlinuz-*";
     initrd = "boot/initrd.img-*";
     network = "networkd";
-    quirks = [ ];
+    initrdGenerator = "initramfs-tools";
     build = null;
   }
   // attrs;

@@ -168,18 +168,40 @@ func linuxRoot(fs string) bool {
 	return false
 }
 
+func countLinux(parts []Partition) int {
+	n := 0
+	for _, p := range parts {
+		if linuxRoot(p.Filesystem) {
+			n++
+		}
+	}
+	return n
+}
+
 // Root returns the root partition: partition n when n > 0; otherwise the
 // partition typed "Linux root" (Discoverable Partitions Specification) if
 // exactly one holds a Linux filesystem, else the largest partition holding
-// one (ext2/3/4, xfs or btrfs). Debian, Ubuntu, Fedora and EL cloud images
+// one (ext2/3/4, xfs or btrfs) that is not a /boot partition (typed
+// XBOOTLDR or labelled boot). Debian, Ubuntu, Fedora and EL cloud images
 // all resolve to their root this way.
 func (img *Image) Root(n int) (Partition, error) {
 	if n > 0 {
 		return img.Partition(n)
 	}
 	var typed, best []Partition
+	boots := 0
+	for _, p := range img.Partitions {
+		if linuxRoot(p.Filesystem) && bootPartition(p) {
+			boots++
+		}
+	}
 	for _, p := range img.Partitions {
 		if !linuxRoot(p.Filesystem) {
+			continue
+		}
+		// A /boot partition (XBOOTLDR, or labelled boot) is no root,
+		// however large, unless it is the only Linux filesystem.
+		if bootPartition(p) && boots < countLinux(img.Partitions) {
 			continue
 		}
 		if rootTypes[gpt.Type(p.Type)] {

@@ -275,6 +275,19 @@ func diskfsExt4(t testing.TB, fsImg string, size int64, tree string, csum bool) 
 	}
 }
 
+// Identity is a filesystem's UUID and label as blkid reports them.
+type Identity struct{ UUID, Label string }
+
+// Blkid probes the filesystem image fsImg with blkid -p.
+func Blkid(t testing.TB, fsImg string) Identity {
+	t.Helper()
+	Need(t, "blkid")
+	get := func(tag string) string {
+		return strings.TrimSpace(Run(t, "blkid", "-p", "-o", "value", "-s", tag, fsImg))
+	}
+	return Identity{UUID: get("UUID"), Label: get("LABEL")}
+}
+
 // Protofile renders an mkfs.xfs -p prototype file that copies tree
 // (directories, regular files, symbolic links; names without white space)
 // into a new xfs filesystem without mounting it.
