@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+	"github.com/klauspost/compress/zstd"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/distrotest/distrotest/cmd/internal/diskimage"
@@ -198,22 +199,63 @@ func readBootFile(t *testing.T, f diskimage.Files, name string) []byte {
 	return data
 }
 
-// cpioNames lists an initrd (optionally after an uncompressed early
-// archive) as `cpio -t` would.
+// cpioNames lists the files of an initrd, as `cpio -t` over each member
+// would: uncompressed newc archives (early microcode, firmware) are
+// walked, the compressed main archive is decompressed (gzip or zstd).
 func cpioNames(t *testing.T, initrd []byte) []string {
 	t.Helper()
 	var names []string
-	r := io.Reader(bytes.NewReader(initrd))
-	if bytes.HasPrefix(initrd, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			t.Fatal(err)
+	rest := initrd
+	for len(rest) > 0 {
+		switch {
+		case rest[0] == 0: // padding between members
+			rest = rest[1:]
+			continue
+		case bytes.HasPrefix(rest, []byte("070701")):
+			n, size := cpioList(t, rest, &names)
+			if n == 0 {
+				t.Fatalf("empty newc member (%d bytes)", size)
+			}
+			rest = rest[size:]
+			continue
 		}
-		r = zr
-	} else if !bytes.HasPrefix(initrd, []byte("070701")) {
-		t.Fatalf("initrd starts with %x: neither gzip nor newc", initrd[:8])
+		var r io.Reader
+		switch {
+		case bytes.HasPrefix(rest, []byte{0x1f, 0x8b}):
+			zr, err := gzip.NewReader(bytes.NewReader(rest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = zr
+		case bytes.HasPrefix(rest, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+			zr, err := zstd.NewReader(bytes.NewReader(rest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			r = zr
+		default:
+			t.Fatalf("initrd member at offset %d starts with %x: not newc, gzip or zstd", len(initrd)-len(rest), rest[:min(8, len(rest))])
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("decompressing the initrd: %v", err)
+		}
+		cpioList(t, data, &names)
+		break // a compressed member runs to the end
 	}
-	cr := cpio.NewReader(r)
+	if len(names) < 100 {
+		t.Fatalf("initrd lists only %d files", len(names))
+	}
+	return names
+}
+
+// cpioList appends the names of the newc archive at the start of data
+// and returns how many entries it had and its size up to its trailer.
+func cpioList(t *testing.T, data []byte, names *[]string) (int, int) {
+	t.Helper()
+	cr := cpio.NewReader(bytes.NewReader(data))
+	n := 0
 	for {
 		h, err := cr.Next()
 		if err == io.EOF {
@@ -222,12 +264,17 @@ func cpioNames(t *testing.T, initrd []byte) []string {
 		if err != nil {
 			t.Fatalf("listing the initrd: %v", err)
 		}
-		names = append(names, h.Name)
+		*names = append(*names, h.Name)
+		n++
 	}
-	if len(names) < 100 {
-		t.Fatalf("initrd lists only %d files", len(names))
+	// The reader hides the trailer's position: find it, then its padding.
+	end := bytes.Index(data, []byte("TRAILER!!!"))
+	if end < 0 {
+		t.Fatal("newc archive without TRAILER!!!")
 	}
-	return names
+	end += len("TRAILER!!!") + 1
+	end = (end + 3) &^ 3
+	return n, end
 }
 
 func hasName(names []string, part string) bool {
