@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
-	"github.com/klauspost/compress/zstd"
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/distrotest/distrotest/cmd/internal/diskimage"
 )
