@@ -99,3 +99,57 @@ func TestShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestUbuntuDiskStrategyOnBOOT prepares the Ubuntu shape as the real
+// Ubuntu 24.04 is prepared (the disk strategy, ubuntu.hcl) and checks,
+// without booting, that the kernel and initrd come from the separate ext4
+// BOOT partition: the root's /boot is empty on this layout.
+func TestUbuntuDiskStrategyOnBOOT(t *testing.T) {
+	t.Parallel()
+	bin := binaries(t)
+	build := exec.Command(filepath.Join(bin, "distrotest-gen"), "image", "build", "shape/ubuntu")
+	disk, err := build.Output()
+	if err != nil {
+		t.Fatalf("image build shape/ubuntu: %v", err)
+	}
+	diskPath := strings.TrimSpace(string(disk))
+	var info struct {
+		KernelVersion string `json:"kernel_version"`
+		BootPartition int    `json:"boot_partition"`
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(diskPath), "build.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.BootPartition != 16 {
+		t.Fatalf("shape/ubuntu build.json: boot partition %d, want 16", info.BootPartition)
+	}
+	out := filepath.Join(t.TempDir(), "prepared")
+	patch := exec.Command(filepath.Join(bin, "distrotest-gen"), "image", "patch", "--distro", "ubuntu/24.04", diskPath, "-o", out)
+	if b, err := patch.CombinedOutput(); err != nil {
+		t.Fatalf("image patch --distro ubuntu/24.04: %v\n%s", err, b)
+	}
+	var m struct {
+		Strategy      string `json:"strategy"`
+		RootDevice    string `json:"root_device"`
+		KernelVersion string `json:"kernel_version"`
+	}
+	data, err = os.ReadFile(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Strategy != "disk" || m.RootDevice != "/dev/vda1" || m.KernelVersion != info.KernelVersion {
+		t.Errorf("manifest: strategy %q, root %q, kernel %q; want disk, /dev/vda1, %q (from BOOT)", m.Strategy, m.RootDevice, m.KernelVersion, info.KernelVersion)
+	}
+	for _, f := range []string{"vmlinuz", "initrd"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() < 1<<20 {
+			t.Errorf("%s not extracted: %v", f, err)
+		}
+	}
+}
