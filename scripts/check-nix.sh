@@ -6,7 +6,8 @@
 #
 #   1 parse        every .nix file parses
 #   2 lock         flake.lock: version 7, nixpkgs pinned as documented, nix reads it
-#   3 eval         interface and driver.json checks, error messages (tests/nix/eval.nix)
+#   3 eval         interface and driver.json checks, error messages (tests/nix/eval.nix;
+#                  read-write: one check reads a source the stand-in copies to the store)
 #   4 vendor       vendorHash = NAR hash of `go mod vendor` (scripts/check-vendor-hash.sh)
 #   5 sources      per-binary source lists agree with `go list -deps`
 #   6 plumbing     sandboxed/driver/driverInteractive with a fake runner (tests/nix/plumbing.nix)
@@ -158,7 +159,7 @@ fi
 
 # --- 3 eval -----------------------------------------------------------------
 t0=$(now)
-if nix_instantiate --eval --strict --json -E '(import ./tests/nix/eval.nix { }).checks' \
+if nix_instantiate --eval --strict --read-write-mode --json -E '(import ./tests/nix/eval.nix { }).checks' \
   >"$tmp/checks.json" 2>"$tmp/checks.err"; then
   eval_time=$(since "$t0")
   while IFS=$'\t' read -r status name message; do
@@ -173,7 +174,7 @@ else
   # one at a time, to name the broken ones
   for name in $(nix-instantiate --eval --json -E 'builtins.attrNames (import ./tests/nix/eval.nix { }).checks' |
     python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))'); do
-    if nix_instantiate --eval --strict --json -E "(import ./tests/nix/eval.nix { }).checks.\"$name\"" >"$tmp/one" 2>"$tmp/err" &&
+    if nix_instantiate --eval --strict --read-write-mode --json -E "(import ./tests/nix/eval.nix { }).checks.\"$name\"" >"$tmp/one" 2>"$tmp/err" &&
       [ "$(cat "$tmp/one")" = true ]; then
       pass "eval: $name"
     else
