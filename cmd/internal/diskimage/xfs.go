@@ -29,7 +29,7 @@ func (img *Image) XFS(p Partition) (*XFS, error) {
 	}
 	var fsys *xfs.FileSystem
 	err := guardLib("go-xfs-filesystem", func() (err error) {
-		fsys, err = xfs.NewFS(*io.NewSectionReader(img.overlay, p.Start, p.Size), nil)
+		fsys, err = xfs.NewFS(*io.NewSectionReader(newReadAhead(io.NewSectionReader(img.overlay, p.Start, p.Size), p.Size), 0, p.Size), nil)
 		return err
 	})
 	if err != nil {

@@ -112,11 +112,11 @@ func shapeParts(t testing.TB, name, initrdFile string) []imagetest.Part {
 		return []imagetest.Part{
 			{SizeMiB: 1, Code: "ef02"},
 			{SizeMiB: 20, Code: "ef00", FS: "vfat"},
-			{SizeMiB: 64, FS: "ext4", Tree: imagetest.Tree(t, map[string]string{
+			{SizeMiB: 128, FS: "ext4", Tree: imagetest.Tree(t, map[string]string{
 				"vmlinuz-" + v: "kernel", "initramfs-" + v + ".img": data,
 				"loader/entries/x-" + v + ".conf": bls(v, "initramfs-"+v+".img"),
 			})},
-			{SizeMiB: 160, FS: "btrfs", Mkfs: []string{"-L", "fedora"}},
+			{SizeMiB: 256, FS: "btrfs", Mkfs: []string{"-L", "fedora"}},
 		}
 	case "ubuntu":
 		v := "6.8.0-45-generic"
