@@ -19,9 +19,14 @@ distro "shape" {
     boot_filesystem       = "xfs"
     initrd_generator      = "dracut"
     guest_family          = "el"
-    ssh_unit              = "ssh.service"
     virtio_console_module = true
     share_transport       = "virtiofs"
+    # the stand-in installs NetworkManager, as the family; no SELinux
+    # policy is installed, selinux = true only puts enforcing=0 on the
+    # command line as for the real family
+    network  = "networkmanager"
+    selinux  = true
+    ssh_unit = "sshd.service" # the family's name (absent in the stand-in: masking it is harmless)
   }
 
   # Fedora 40–43: ext4 /boot with BLS entries, btrfs root in subvolume root.
@@ -33,7 +38,12 @@ distro "shape" {
     boot_filesystem  = "ext4"
     initrd_generator = "dracut"
     guest_family     = "fedora"
-    ssh_unit         = "ssh.service"
+    # the stand-in installs NetworkManager, as the family; no SELinux
+    # policy is installed, selinux = true only puts enforcing=0 on the
+    # command line as for the real family
+    network  = "networkmanager"
+    selinux  = true
+    ssh_unit = "sshd.service" # the family's name (absent in the stand-in: masking it is harmless)
   }
 
   # Ubuntu ≥ 23.10: ext4 root and the ext4 BOOT partition (XBOOTLDR),
