@@ -94,6 +94,9 @@ type Config struct {
 	// Virtiofsd is the virtiofsd binary (the Rust one, which runs
 	// unprivileged with --sandbox=none); needed for virtiofs.
 	Virtiofsd string
+	// SELinuxEnforcing boots SELinux enforcing (enforcing=1 after the
+	// image's enforcing=0); see guest.Identity.
+	SELinuxEnforcing bool
 	// NICs are the machine's VLAN network cards.
 	NICs []NIC
 	// Hosts are all nodes of the test, for the guest's /etc/hosts.
@@ -278,7 +281,8 @@ func New(cfg Config) (*Machine, error) {
 func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts,
 		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet(),
-		Virtiofs: cfg.ShareTransport == qemu.TransportVirtiofs, NixRegistration: guestStorePath(cfg.NixStore, cfg.NixRegistration)}
+		Virtiofs: cfg.ShareTransport == qemu.TransportVirtiofs, NixRegistration: guestStorePath(cfg.NixStore, cfg.NixRegistration),
+		SELinuxEnforcing: cfg.SELinuxEnforcing}
 	for _, s := range cfg.Shares {
 		id.Shares = append(id.Shares, guest.Share{Tag: s.Tag, Target: s.Target, ReadOnly: s.ReadOnly})
 	}

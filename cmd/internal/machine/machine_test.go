@@ -140,6 +140,16 @@ func TestKernelParams(t *testing.T) {
 	if _, err := kernelParams(Config{Name: "bad name"}, man); err == nil {
 		t.Error("a name with a space passed")
 	}
+	// An SELinux image boots permissive; a machine asking for enforcing
+	// gets enforcing=1 after it, which wins.
+	sel := &manifest.Manifest{KernelParams: []string{"root=UUID=x", "enforcing=0"}}
+	got, err = kernelParams(Config{Name: "el", SELinuxEnforcing: true}, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"root=UUID=x", "enforcing=0", "distrotest.hostname=el", "enforcing=1"}, got); d != "" {
+		t.Errorf("enforcing (-want +got):\n%s", d)
+	}
 }
 
 func TestOverlayArgs(t *testing.T) {
