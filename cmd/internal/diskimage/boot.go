@@ -126,7 +126,7 @@ func (img *Image) FindBoot(root Partition, rootFiles Files, kernelGlob, initrdGl
 			more = "; " + first.Error()
 		}
 		return Boot{}, nil, fmt.Errorf("%w: the root filesystem (partition %d) is %s, which distrotest does not read files from, and no ext4 or xfs partition holds a kernel matching %s (partitions: %s)%s",
-			errNoKernel, root.Number, orUnknown(root.Filesystem), bootGlob, img.describe(), more)
+			errNoKernel, root.Number, root.FilesystemName(), bootGlob, img.describe(), more)
 	}
 	return Boot{}, nil, first
 }

@@ -44,14 +44,7 @@ func (img *Image) Files(p Partition) (Files, error) {
 	case "xfs":
 		return img.XFS(p)
 	}
-	return nil, fmt.Errorf("partition %d holds %s; distrotest reads files from ext4 and xfs only", p.Number, orUnknown(p.Filesystem))
-}
-
-func orUnknown(fs string) string {
-	if fs == "" {
-		return "no known filesystem"
-	}
-	return fs
+	return nil, fmt.Errorf("partition %d holds %s; distrotest reads files from ext4 and xfs only", p.Number, p.FilesystemName())
 }
 
 // readAll reads r to the end, sized by the file's size.

@@ -71,7 +71,7 @@ func Inspect(path string, q Query) (*Report, error) {
 		}
 		r.Notes = append(r.Notes, "root filesystem is xfs: only the initrd strategy can prepare this image")
 	default:
-		r.Notes = append(r.Notes, fmt.Sprintf("root filesystem is %s: distrotest does not read it; only the initrd strategy can prepare this image, with the kernel on another partition", orUnknown(root.Filesystem)))
+		r.Notes = append(r.Notes, fmt.Sprintf("root filesystem is %s: distrotest does not read it; only the initrd strategy can prepare this image, with the kernel on another partition", root.FilesystemName()))
 	}
 	boot, _, err := img.FindBoot(root, rootFiles, q.Kernel, q.Initrd)
 	if err != nil {

@@ -28,6 +28,15 @@ type Partition struct {
 	FSLabel string `json:"fs_label,omitempty"`
 }
 
+// FilesystemName is Filesystem for messages: "not a known filesystem"
+// when none was recognised.
+func (p Partition) FilesystemName() string {
+	if p.Filesystem == "" {
+		return "not a known filesystem"
+	}
+	return p.Filesystem
+}
+
 // Device is the partition's device name in a guest with one virtio disk.
 func (p Partition) Device() string { return fmt.Sprintf("/dev/vda%d", p.Number) }
 

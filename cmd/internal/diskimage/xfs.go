@@ -25,7 +25,7 @@ type XFS struct {
 // XFS opens the xfs filesystem on partition p.
 func (img *Image) XFS(p Partition) (*XFS, error) {
 	if p.Filesystem != "xfs" {
-		return nil, fmt.Errorf("partition %d is %s, not xfs", p.Number, orUnknown(p.Filesystem))
+		return nil, fmt.Errorf("partition %d is %s, not xfs", p.Number, p.FilesystemName())
 	}
 	var fsys *xfs.FileSystem
 	err := guardLib("go-xfs-filesystem", func() (err error) {

@@ -121,10 +121,10 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 		return nil, rep, err
 	}
 	if spec.Strategy == distro.StrategyDisk && root.Filesystem != "ext4" {
-		return nil, rep, fmt.Errorf("root filesystem (partition %d) is %s; the disk strategy writes ext4 only: describe %s with strategy = \"initrd\" (the disk is left alone, any root filesystem)", root.Number, orUnknown(root.Filesystem), ref)
+		return nil, rep, fmt.Errorf("root filesystem (partition %d) is %s; the disk strategy writes ext4 only: describe %s with strategy = \"initrd\" (the disk is left alone, any root filesystem)", root.Number, root.FilesystemName(), ref)
 	}
 	if spec.Rootfs != "" && string(spec.Rootfs) != root.Filesystem {
-		return nil, rep, fmt.Errorf("root filesystem (partition %d) is %s, but %s is described with rootfs %q", root.Number, orUnknown(root.Filesystem), ref, spec.Rootfs)
+		return nil, rep, fmt.Errorf("root filesystem (partition %d) is %s, but %s is described with rootfs %q", root.Number, root.FilesystemName(), ref, spec.Rootfs)
 	}
 	var (
 		rootFiles diskimage.Files
@@ -256,7 +256,7 @@ func rootParam(root diskimage.Partition, kind distro.RootDevice) (string, error)
 		return "", fmt.Errorf("root_device %q: want device, uuid, label or partuuid", kind)
 	}
 	if v == "" || strings.ContainsAny(v, " \t\n\"") {
-		return "", fmt.Errorf("root_device = %q, but the %s root filesystem on partition %d has no usable %s (%q): describe it with root_device = \"device\" or \"uuid\"", kind, orUnknown(root.Filesystem), root.Number, what, v)
+		return "", fmt.Errorf("root_device = %q, but the %s root filesystem on partition %d has no usable %s (%q): describe it with root_device = \"device\" or \"uuid\"", kind, root.FilesystemName(), root.Number, what, v)
 	}
 	return "root=" + what + "=" + v, nil
 }
@@ -290,12 +290,6 @@ func kernelParams(spec Spec, rootArg string, boot diskimage.Boot, masks []string
 	return params
 }
 
-func orUnknown(fs string) string {
-	if fs == "" {
-		return "not a known filesystem"
-	}
-	return fs
-}
 
 // copyOut copies file src of fsys to the new host file dst.
 func copyOut(ctx context.Context, fsys diskimage.Files, src, dst string) error {
