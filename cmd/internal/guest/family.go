@@ -120,6 +120,14 @@ func (f Family) Masked() []string {
 	})
 }
 
+// RuntimeParams are kernel parameters for every boot of every image, added
+// by the runner: systemd's default start-job timeout (90 s) is too short
+// under TCG on a loaded host (measured here: the ext4 /boot mount of the
+// Fedora shape, which loads the ext4 module first, failed after 90 s at a
+// load average of 20, and the boot ended in emergency mode). Ten minutes;
+// the test's own timeouts bound the rest.
+var RuntimeParams = []string{"systemd.default_timeout_start_sec=600"}
+
 // BootParams are the family's kernel parameters for the manifest: SELinux
 // permissive on SELinux families. A machine that wants enforcing sets
 // Identity.SELinuxEnforcing, whose enforcing=1 comes later on the command

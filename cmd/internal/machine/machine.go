@@ -277,7 +277,8 @@ func New(cfg Config) (*Machine, error) {
 }
 
 // kernelParams is the machine's kernel command line: the image's
-// parameters, the machine's identity, then the extra ones.
+// parameters, guest.RuntimeParams, the machine's identity, then the extra
+// ones.
 func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts,
 		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet(),
@@ -294,6 +295,7 @@ func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 		return nil, err
 	}
 	out := append([]string(nil), man.KernelParams...)
+	out = append(out, guest.RuntimeParams...)
 	out = append(out, ident...)
 	return append(out, cfg.ExtraKernelParams...), nil
 }
