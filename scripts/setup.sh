@@ -20,6 +20,7 @@ packages=(
   tmux              # tests/compat: the interactive driver in a real terminal
   ca-certificates
   docker-registry   # a real OCI registry on 127.0.0.1 for the OCI tests
+  btrfs-progs       # btrfs inspect-internal, btrfs check (shape image tests)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(libguestfs-tools linux-image-amd64)  # virt-customize baseline for the patch benchmark
