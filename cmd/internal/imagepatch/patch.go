@@ -290,7 +290,6 @@ func kernelParams(spec Spec, rootArg string, boot diskimage.Boot, masks []string
 	return params
 }
 
-
 // copyOut copies file src of fsys to the new host file dst.
 func copyOut(ctx context.Context, fsys diskimage.Files, src, dst string) error {
 	r, _, err := fsys.Open(src)
