@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 func TestShapeRecipes(t *testing.T) {
@@ -182,7 +184,7 @@ func TestWriteProtofile(t *testing.T) {
 	// The real mkfs.xfs accepts it with EL's options, and xfs_db sees the files.
 	mkfs, err := lookPath("mkfs.xfs")
 	if err != nil {
-		t.Skip("mkfs.xfs not installed (xfsprogs): the protofile was checked as text only")
+		testenv.Missing(t, "mkfs.xfs is not installed (make setup installs xfsprogs): the protofile was checked as text only")
 	}
 	img := filepath.Join(t.TempDir(), "root.img")
 	proto := filepath.Join(t.TempDir(), "proto")
