@@ -11,7 +11,8 @@
 #   4 vendor       vendorHash = NAR hash of `go mod vendor` (scripts/check-vendor-hash.sh)
 #   5 sources      per-binary source lists agree with `go list -deps`
 #   6 plumbing     sandboxed/driver/driverInteractive with a fake runner (tests/nix/plumbing.nix)
-#   7 packages     distrotest + distrotest-gen built by lib/package.nix in the sandbox
+#   7 packages     distrotest, distrotest-gen and distrotest-patcher (no embedded
+#                  descriptions) built by lib/package.nix in the sandbox
 #                  (distrotest wrapped with qemu, python3, distrotest-gen); the
 #                  distrotest-gen-drift check; the distrotest-go-test check: the
 #                  Go unit tests as the Nix build user (nixbld), HOME nonexistent
@@ -307,6 +308,19 @@ if nix_build -E "$packages_expr" -A distrotest -A distrotest-gen -o "$tmp/pkg" >
   $ok && pass "packages: distrotest and distrotest-gen built in the sandbox with vendorHash, completions installed, distrotest wrapped with qemu-system/qemu-img, python3, distrotest-gen ($(since "$t0"))"
 else
   fail "packages: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
+fi
+
+t0=$(now)
+if nix_build -E "$packages_expr" -A distrotest-patcher -o "$tmp/patcher" >"$tmp/build.log" 2>&1; then
+  # built with -tags distrotest_noembed: no descriptions inside, facts from --spec only
+  if out=$("$tmp/patcher/bin/distrotest-gen" image patch --distro debian/13 /dev/null -o "$tmp/none" 2>&1) ||
+    ! grep -q 'no \*.hcl files' <<<"$out"; then
+    fail "packages: distrotest-patcher still knows debian/13 (embedded descriptions?): $out"
+  else
+    pass "packages: distrotest-patcher built without embedded descriptions ($(since "$t0"))"
+  fi
+else
+  fail "packages: distrotest-patcher: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
 fi
 
 t0=$(now)

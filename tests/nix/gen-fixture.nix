@@ -18,6 +18,13 @@ let
     initrd = "boot/initrd.img-*";
     network = "networkd";
     initrdGenerator = "initramfs-tools";
+    selinux = false;
+    shareTransport = "9p";
+    notOffered = null;
+    patchSpec = builtins.toJSON {
+      distro = "fixture";
+      release = "1";
+    };
     build = null;
   }
   // attrs;
