@@ -14,15 +14,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/distrotest/distrotest/cmd/internal/guest"
+	"github.com/distrotest/distrotest/cmd/internal/testenv"
 )
 
 func need(t testing.TB, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (scripts/setup.sh installs cpio, zstd, xz-utils, lz4)", tool)
-		}
-	}
+	testenv.NeedTool(t, "scripts/setup.sh installs cpio, zstd, xz-utils, lz4, bzip2", tools...)
 }
 
 // mkcpio builds a newc archive of files (name → content, "d" suffix "/"
