@@ -18,6 +18,11 @@
 //     original's (read from the decompressed initrd) plus one entry; init
 //     then moves /run into the new root.
 //
+// Units in /run/systemd/system rank below /etc/systemd/system and above
+// /usr/lib/systemd/system (systemd.unit(5)): a mask placed there hides a
+// distro's unit, not one an administrator put in /etc (none of the cloud
+// images does).
+//
 // Reading an initrd ([Inspect]) walks its members: uncompressed cpio
 // archives (early microcode) and one compressed archive (gzip, zstd, xz,
 // lzma, lz4 legacy or bzip2). Input that is none of these is an error.
