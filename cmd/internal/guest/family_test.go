@@ -191,7 +191,7 @@ func TestSetupScriptNetworkManager(t *testing.T) {
 		if err != nil {
 			t.Fatalf("NetworkManager configuration: %v\n%s", err, out)
 		}
-		want := "[keyfile]\nunmanaged-devices=mac:52:54:00:12:34:56;mac:" + MAC(1, 2) + ";mac:" + MAC(12, 2) + "\n"
+		want := "[main]\nhostname-mode=none\n[keyfile]\nunmanaged-devices=mac:52:54:00:12:34:56;mac:" + MAC(1, 2) + ";mac:" + MAC(12, 2) + "\n"
 		if d := cmp.Diff(want, string(data)); d != "" {
 			t.Errorf("NetworkManager configuration (-want +got):\n%s", d)
 		}
