@@ -8,13 +8,16 @@
 # are for.
 
 distro "debian" {
-  strategy       = "disk"
-  rootfs         = "ext4"
-  root_partition = 1 # GPT: p1 root, p14 BIOS boot, p15 ESP
-  kernel         = "boot/vmlinuz-*"
-  initrd         = "boot/initrd.img-*"
-  network        = "networkd"
-  quirks         = []
+  strategy         = "disk"
+  rootfs           = "ext4" # GPT: p1 root, p14 BIOS boot, p15 ESP (found, not numbered here)
+  kernel           = "boot/vmlinuz-*"
+  initrd           = "boot/initrd.img-*"
+  boot_filesystem  = "ext4" # /boot is a directory of the root
+  initrd_generator = "initramfs-tools"
+  network          = "networkd"
+  guest_family     = "debian"
+  ssh_unit         = "ssh.service"
+  share_transport  = "9p" # the generic kernel has 9p (genericcloud's has not)
 
   release "12" {
     codename = "bookworm"

@@ -3,19 +3,24 @@
 # 8.6–9.6 and 10.1 as nix-vm-test pins them (vault URLs, Nix base-32
 # SHA-256); 9.8 and 10.2 from lima's templates (hex SHA-256). 8.6 uses the
 # floating name Rocky-8-GenericCloud.latest inside the 8.6 vault directory.
-# Neither strategy used here is implemented by the patcher yet.
+#
+# Layout (distro-shapes.md §1.3, rocky-linux/kickstarts): ESP, xfs /boot
+# labelled boot with BLS entries, xfs root made with -m bigtime=0,inobtcount=0
+# (vda5 from 9.x's %pre kickstarts; the patcher finds it, no number here).
 
 distro "rocky" {
-  # EL8 (systemd 239) and EL9 (systemd 252): a NoCloud seed installs the
-  # backdoor; EL10 (systemd 257) overrides this with credentials.
-  strategy = "cloud-init"
-  rootfs   = "xfs"
-  # root_partition is left out: not recorded in our sources, the patcher
-  # finds the xfs root itself.
-  kernel  = "boot/vmlinuz-*"
-  initrd  = "boot/initramfs-*.img"
-  network = "networkmanager"
-  quirks  = ["selinux", "no-9p"] # RHEL kernels have no 9p
+  strategy              = "initrd" # the disk (xfs) is not written
+  rootfs                = "xfs"
+  kernel                = "boot/vmlinuz-*"
+  initrd                = "boot/initramfs-*.img"
+  boot_filesystem       = "xfs"
+  initrd_generator      = "dracut" # dracut-config-generic: a non-hostonly initrd with virtio
+  network               = "networkmanager"
+  guest_family          = "el"
+  ssh_unit              = "sshd.service"
+  selinux               = true
+  virtio_console_module = true       # CONFIG_VIRTIO_CONSOLE=m: hvc0 appears late
+  share_transport       = "virtiofs" # RHEL kernels build no 9p
 
   release "8.6" {
     image "x86_64-linux" {
@@ -150,7 +155,6 @@ distro "rocky" {
   }
 
   release "10.1" {
-    strategy = "credentials"
     image "x86_64-linux" {
       url    = "https://download.rockylinux.org/vault/rocky/10.1/images/x86_64/Rocky-10-GenericCloud-Base-10.1-20251116.0.x86_64.qcow2"
       sha256 = "1ba7qdmnvmkc5jp998kdka8ib1w9yb1wmjzcw7wwcd5112zqlqi8"
@@ -162,7 +166,6 @@ distro "rocky" {
   }
 
   release "10.2" {
-    strategy = "credentials"
     image "x86_64-linux" {
       url    = "https://dl.rockylinux.org/pub/rocky/10.2/images/x86_64/Rocky-10-GenericCloud-Base-10.2-20260525.0.x86_64.qcow2"
       sha256 = "9fc9e9ff16888bb68ac39b0392e25c9c92684d50c85f1cce6ab549363bbc4b48"

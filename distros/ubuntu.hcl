@@ -5,14 +5,24 @@
 # (22.04, 24.04, 26.04) get new dated builds every week upstream; 20.04 and
 # 24.10 are frozen at their last release directory.
 
+#
+# Layout (distro-shapes.md §1.1, livecd-rootfs): p1 ext4 root `cloudimg-rootfs`,
+# p14 BIOS boot, p15 ESP; from 23.10 on the kernel and initrd live on a
+# separate ext4 partition labelled BOOT of type XBOOTLDR (p16 on 24.04, p13
+# later), which the patcher finds by type or label (kernel = "boot/…" is
+# then looked up without "boot/"). The disk strategy writes the ext4 root.
+
 distro "ubuntu" {
-  strategy       = "disk"
-  rootfs         = "ext4"
-  root_partition = 1 # p1 cloudimg-rootfs, p14 BIOS boot, p15 ESP
-  kernel         = "boot/vmlinuz-*"
-  initrd         = "boot/initrd.img-*"
-  network        = "netplan"
-  quirks         = ["snapd"]
+  strategy         = "disk"
+  rootfs           = "ext4"
+  kernel           = "boot/vmlinuz-*"
+  initrd           = "boot/initrd.img-*"
+  boot_filesystem  = "ext4"
+  initrd_generator = "initramfs-tools" # up to 25.04
+  network          = "netplan"
+  guest_family     = "ubuntu" # masks snapd besides the Debian-family units
+  ssh_unit         = "ssh.service"
+  share_transport  = "9p" # 9p.ko is in linux-modules (not -extra)
 
   release "20.04" {
     codename = "focal"
@@ -51,7 +61,8 @@ distro "ubuntu" {
   }
 
   release "24.10" {
-    codename = "oracular"
+    codename        = "oracular"
+    share_transport = "virtiofs" # kernel 6.11: the 9p regression of 6.9–6.11 (lima disables 9p)
     image "x86_64-linux" {
       url    = "https://cloud-images.ubuntu.com/releases/oracular/release-20250701/ubuntu-24.10-server-cloudimg-amd64.img"
       sha256 = "00yars1n82rcxvba8n8krlg32phf36avqprldrj5ypl910r1vwv9"
@@ -63,7 +74,8 @@ distro "ubuntu" {
   }
 
   release "26.04" {
-    codename = "resolute"
+    codename         = "resolute"
+    initrd_generator = "dracut" # Ubuntu's default from 25.10 (whether the cloud image uses it is unverified)
     image "x86_64-linux" {
       url    = "https://cloud-images.ubuntu.com/releases/resolute/release-20260731/ubuntu-26.04-server-cloudimg-amd64.img"
       sha256 = "01dy46g1i8dby2idj6j73jxxzin2h96q7an9l25s0ih17hvcbiwx"

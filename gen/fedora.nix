@@ -13,15 +13,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "selinux"
-      ];
-      rootPartition = 5;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"fedora\",\"release\":\"39\",\"strategy\":\"initrd\",\"rootfs\":\"btrfs\",\"root_device\":\"uuid\",\"root_subvolume\":\"root\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"fedora\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "btrfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "9p";
+      strategy = "initrd";
+      supported = true;
     };
     "40" = {
       build = null;
@@ -34,15 +36,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "selinux"
-      ];
-      rootPartition = 5;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"fedora\",\"release\":\"40\",\"strategy\":\"initrd\",\"rootfs\":\"btrfs\",\"root_device\":\"uuid\",\"root_subvolume\":\"root\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"fedora\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "btrfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "9p";
+      strategy = "initrd";
+      supported = true;
     };
     "41" = {
       build = null;
@@ -55,15 +59,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "selinux"
-      ];
-      rootPartition = 5;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"fedora\",\"release\":\"41\",\"strategy\":\"initrd\",\"rootfs\":\"btrfs\",\"root_device\":\"uuid\",\"root_subvolume\":\"root\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"fedora\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":false,\"share_transport\":\"virtiofs\"}";
+      rootPartition = null;
       rootfs = "btrfs";
-      strategy = "credentials";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "42" = {
       build = null;
@@ -81,15 +87,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "selinux"
-      ];
-      rootPartition = 5;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"fedora\",\"release\":\"42\",\"strategy\":\"initrd\",\"rootfs\":\"btrfs\",\"root_device\":\"uuid\",\"root_subvolume\":\"root\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"fedora\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "btrfs";
-      strategy = "credentials";
-      supported = false;
+      selinux = true;
+      shareTransport = "9p";
+      strategy = "initrd";
+      supported = true;
     };
     "43" = {
       build = null;
@@ -107,15 +115,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "selinux"
-      ];
-      rootPartition = 5;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"fedora\",\"release\":\"43\",\"strategy\":\"initrd\",\"rootfs\":\"btrfs\",\"root_device\":\"uuid\",\"root_subvolume\":\"root\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"fedora\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "btrfs";
-      strategy = "credentials";
-      supported = false;
+      selinux = true;
+      shareTransport = "9p";
+      strategy = "initrd";
+      supported = true;
     };
   };
 }

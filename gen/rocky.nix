@@ -18,16 +18,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"10.1\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "credentials";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "10.2" = {
       build = null;
@@ -45,16 +46,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"10.2\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "credentials";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "8.6" = {
       build = null;
@@ -72,16 +74,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"8.6\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "8.7" = {
       build = null;
@@ -99,16 +102,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"8.7\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "8.8" = {
       build = null;
@@ -126,16 +130,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"8.8\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "8.9" = {
       build = null;
@@ -153,16 +158,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"8.9\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.0" = {
       build = null;
@@ -180,16 +186,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.0\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.1" = {
       build = null;
@@ -207,16 +214,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.1\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.2" = {
       build = null;
@@ -234,16 +242,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.2\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.3" = {
       build = null;
@@ -261,16 +270,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.3\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.4" = {
       build = null;
@@ -288,16 +298,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.4\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.5" = {
       build = null;
@@ -315,16 +326,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.5\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.6" = {
       build = null;
@@ -342,16 +354,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.6\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
     "9.8" = {
       build = null;
@@ -369,16 +382,17 @@
         };
       };
       initrd = "boot/initramfs-*.img";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "networkmanager";
-      quirks = [
-        "no-9p"
-        "selinux"
-      ];
+      notOffered = null;
+      patchSpec = "{\"distro\":\"rocky\",\"release\":\"9.8\",\"strategy\":\"initrd\",\"rootfs\":\"xfs\",\"root_device\":\"uuid\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initramfs-*.img\",\"boot_filesystem\":\"xfs\",\"initrd_generator\":\"dracut\",\"network\":\"networkmanager\",\"guest_family\":\"el\",\"ssh_unit\":\"sshd.service\",\"selinux\":true,\"virtio_console_module\":true,\"share_transport\":\"virtiofs\"}";
       rootPartition = null;
       rootfs = "xfs";
-      strategy = "cloud-init";
-      supported = false;
+      selinux = true;
+      shareTransport = "virtiofs";
+      strategy = "initrd";
+      supported = true;
     };
   };
 }

@@ -18,13 +18,15 @@
         };
       };
       initrd = "boot/initrd.img-*";
+      initrdGenerator = "initramfs-tools";
       kernel = "boot/vmlinuz-*";
       network = "netplan";
-      quirks = [
-        "snapd"
-      ];
-      rootPartition = 1;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"20.04\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"initramfs-tools\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "ext4";
+      selinux = false;
+      shareTransport = "9p";
       strategy = "disk";
       supported = true;
     };
@@ -44,13 +46,15 @@
         };
       };
       initrd = "boot/initrd.img-*";
+      initrdGenerator = "initramfs-tools";
       kernel = "boot/vmlinuz-*";
       network = "netplan";
-      quirks = [
-        "snapd"
-      ];
-      rootPartition = 1;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"22.04\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"initramfs-tools\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "ext4";
+      selinux = false;
+      shareTransport = "9p";
       strategy = "disk";
       supported = true;
     };
@@ -70,13 +74,15 @@
         };
       };
       initrd = "boot/initrd.img-*";
+      initrdGenerator = "initramfs-tools";
       kernel = "boot/vmlinuz-*";
       network = "netplan";
-      quirks = [
-        "snapd"
-      ];
-      rootPartition = 1;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"24.04\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"initramfs-tools\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "ext4";
+      selinux = false;
+      shareTransport = "9p";
       strategy = "disk";
       supported = true;
     };
@@ -96,13 +102,15 @@
         };
       };
       initrd = "boot/initrd.img-*";
+      initrdGenerator = "initramfs-tools";
       kernel = "boot/vmlinuz-*";
       network = "netplan";
-      quirks = [
-        "snapd"
-      ];
-      rootPartition = 1;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"24.10\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"initramfs-tools\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"virtiofs\"}";
+      rootPartition = null;
       rootfs = "ext4";
+      selinux = false;
+      shareTransport = "virtiofs";
       strategy = "disk";
       supported = true;
     };
@@ -122,13 +130,15 @@
         };
       };
       initrd = "boot/initrd.img-*";
+      initrdGenerator = "dracut";
       kernel = "boot/vmlinuz-*";
       network = "netplan";
-      quirks = [
-        "snapd"
-      ];
-      rootPartition = 1;
+      notOffered = null;
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"26.04\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"dracut\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
       rootfs = "ext4";
+      selinux = false;
+      shareTransport = "9p";
       strategy = "disk";
       supported = true;
     };

@@ -44,7 +44,7 @@ let
 
   prepare = import ./prepare-image.nix {
     inherit (pkgs) lib runCommand;
-    inherit (packages) distrotest-gen;
+    inherit (packages) distrotest-gen distrotest-patcher;
     inherit system;
   };
 

@@ -3,8 +3,10 @@
 # supported release that has an image for `system`.
 #
 # A prepared image is a directory (disk.qcow2, vmlinuz, initrd, manifest.json)
-# written by `distrotest-gen image patch`; it depends only on the base image
-# and distrotest-gen, so every test of that release shares it.
+# written by `distrotest-gen image patch --spec` with the release's patchSpec
+# (lib/prepare-image.nix); it depends only on the base image, the patcher and
+# that release's own facts, so every test of the release shares it and
+# editing one distro's .hcl rebuilds only the images whose facts changed.
 {
   lib,
   fetchurl,
@@ -16,7 +18,10 @@
   system,
 }:
 let
-  offered = release: (release.supported or false) && (release.images or { }) ? ${system};
+  # releases.nix says why the others are not offered
+  offered =
+    release:
+    (release.supported or false) && (release.notOffered or null) == null && (release.images or { }) ? ${system};
 
   forRelease =
     distro: version: release:
@@ -38,6 +43,7 @@ let
       prepared = prepare {
         image = base;
         distro = "${distro}/${version}";
+        spec = release.patchSpec or null;
         name = "distrotest-${distro}-${version}-prepared";
         passthru = {
           inherit base release;

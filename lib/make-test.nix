@@ -115,6 +115,7 @@ let
           memorySize = 1024;
           cpus = 2;
           extraPathsToRegister = [ ];
+          selinuxEnforcing = false;
           kvm = true;
         };
       } args0;
@@ -122,7 +123,7 @@ let
       orDefault = field: if args.${field} == null then nodes.defaults.${field} else args.${field};
       vm = nodes.machine where "" "vm" {
         inherit distro version;
-        inherit (args) sharedDirs diskSize extraPathsToRegister;
+        inherit (args) sharedDirs diskSize extraPathsToRegister selinuxEnforcing;
         memorySize = orDefault "memorySize";
         cpus = orDefault "cpus";
         vlans = [ 1 ];

@@ -21,6 +21,10 @@ let
     sharedDirs = { };
     diskSize = null;
     extraPathsToRegister = [ ];
+    # SELinux distros boot permissive (enforcing=0 from the prepared
+    # image's kernel parameters); true boots enforcing (nix-vm-test's
+    # Fedora argument, offered for every release with selinux = true)
+    selinuxEnforcing = false;
   };
 
   # `where` prefixes every message, `field` names the argument as the user
@@ -160,6 +164,12 @@ let
         (check where (
           builtins.isList node.extraPathsToRegister && builtins.all a.isPathLike node.extraPathsToRegister
         ) "${f "extraPathsToRegister"} must be a list of store paths or derivations, got ${describe node.extraPathsToRegister}")
+        (check where (builtins.isBool (node.selinuxEnforcing or false))
+          "${f "selinuxEnforcing"} must be true or false, got ${describe node.selinuxEnforcing}"
+        )
+        (check where (
+          (node.selinuxEnforcing or false) != true || (releases.${node.distro}.${node.version}.release.selinux or false)
+        ) "${f "selinuxEnforcing"}: ${node.distro} ${node.version} has no SELinux (selinux = false in its distros/*.hcl description); only SELinux distros can boot enforcing")
       ]);
       prepared = if own then node.prepared else releases.${node.distro}.${node.version}.prepared;
     in
@@ -191,6 +201,8 @@ let
         tag = if own then node.tag else "${node.distro}-${node.version}";
       }
       // diskKeys where (f "diskSize") node.diskSize
+      # only when asked: the key stays out of every other driver.json
+      // (if (node.selinuxEnforcing or false) == true then { selinux_enforcing = true; } else { })
     );
 in
 {

@@ -24,7 +24,7 @@ let
 
   # NAR hash of `go mod vendor` over the whole module; scripts/check-vendor-hash.sh
   # recomputes it and prints the new value when go.mod/go.sum or imports change.
-  vendorHash = "sha256-3C4jI+uhMbfC8xFf8waMQQf3IivrB9EYUax8ONURl3M=";
+  vendorHash = "sha256-7EiA0yKXmMQ2eqKVeCpgTFDdrMAqY5779ohJ1sWEnUE=";
 
   # cmd/internal packages only the runner imports: they stay out of
   # distrotest-gen's source. (The runner's source is everything: a change
@@ -68,8 +68,12 @@ let
     ]) notSources;
   };
 
+  # the patcher's build embeds no descriptions: its source must not change
+  # when a .hcl does (it takes every fact from `image patch --spec`)
+  distrosGo = fs.fileFilter (file: file.hasExt "go" && !lib.hasSuffix "_test.go" file.name) ../distros;
+
   binarySrc =
-    pname: excluded:
+    pname: excluded: descriptions:
     fs.toSource {
       root = ../.;
       fileset = fs.difference (fs.unions [
@@ -77,7 +81,7 @@ let
         ../go.sum
         (../cmd + "/${pname}")
         ../cmd/internal
-        distros
+        (if descriptions then distros else distrosGo)
       ]) (fs.unions ([ goTests ] ++ internal excluded));
     };
 
@@ -100,13 +104,16 @@ let
       description,
       # programs the binary executes, put on its PATH by a wrapper
       runtimePrograms ? [ ],
+      # false: built with -tags distrotest_noembed, without distros/*.hcl
+      descriptions ? true,
     }:
     buildGoModule (
       common
       // {
         inherit pname;
-        src = binarySrc pname excluded;
+        src = binarySrc pname excluded descriptions;
         subPackages = [ "cmd/${pname}" ];
+        tags = lib.optional (!descriptions) "distrotest_noembed";
         # The Go tests run once, in checks.<system>.distrotest-go-test.
         doCheck = false;
         nativeBuildInputs = [ installShellFiles ] ++ lib.optional (runtimePrograms != [ ]) makeWrapper;
@@ -135,6 +142,16 @@ let
 in
 {
   inherit distrotest-gen;
+
+  # distrotest-gen for lib/images.nix: the same program without the
+  # embedded descriptions, so that editing one distros/*.hcl rebuilds only
+  # the prepared images whose patchSpec (in gen/) changed.
+  distrotest-patcher = binary {
+    pname = "distrotest-gen";
+    excluded = runnerOnly;
+    descriptions = false;
+    description = "distrotest-gen without embedded distro descriptions (image patch --spec), for prepared images";
+  };
 
   distrotest = binary {
     pname = "distrotest";

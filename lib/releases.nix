@@ -38,6 +38,8 @@ let
     in
     if !(release.supported or false) then
       "it is described in distros/${distro}.hcl but marked unsupported: distrotest cannot prepare its image yet"
+    else if (release.notOffered or null) != null then
+      "distros/${distro}.hcl withdraws it (not_offered): ${release.notOffered}"
     else
       "it has no image for ${system} (images for: ${
         if systems == [ ] then "no system" else quote systems

@@ -6,11 +6,13 @@
 #
 #   1 parse        every .nix file parses
 #   2 lock         flake.lock: version 7, nixpkgs pinned as documented, nix reads it
-#   3 eval         interface and driver.json checks, error messages (tests/nix/eval.nix)
+#   3 eval         interface and driver.json checks, error messages (tests/nix/eval.nix;
+#                  read-write: one check reads a source the stand-in copies to the store)
 #   4 vendor       vendorHash = NAR hash of `go mod vendor` (scripts/check-vendor-hash.sh)
 #   5 sources      per-binary source lists agree with `go list -deps`
 #   6 plumbing     sandboxed/driver/driverInteractive with a fake runner (tests/nix/plumbing.nix)
-#   7 packages     distrotest + distrotest-gen built by lib/package.nix in the sandbox
+#   7 packages     distrotest, distrotest-gen and distrotest-patcher (no embedded
+#                  descriptions) built by lib/package.nix in the sandbox
 #                  (distrotest wrapped with qemu, python3, distrotest-gen); the
 #                  distrotest-gen-drift check; the distrotest-go-test check: the
 #                  Go unit tests as the Nix build user (nixbld), HOME nonexistent
@@ -158,7 +160,7 @@ fi
 
 # --- 3 eval -----------------------------------------------------------------
 t0=$(now)
-if nix_instantiate --eval --strict --json -E '(import ./tests/nix/eval.nix { }).checks' \
+if nix_instantiate --eval --strict --read-write-mode --json -E '(import ./tests/nix/eval.nix { }).checks' \
   >"$tmp/checks.json" 2>"$tmp/checks.err"; then
   eval_time=$(since "$t0")
   while IFS=$'\t' read -r status name message; do
@@ -173,7 +175,7 @@ else
   # one at a time, to name the broken ones
   for name in $(nix-instantiate --eval --json -E 'builtins.attrNames (import ./tests/nix/eval.nix { }).checks' |
     python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))'); do
-    if nix_instantiate --eval --strict --json -E "(import ./tests/nix/eval.nix { }).checks.\"$name\"" >"$tmp/one" 2>"$tmp/err" &&
+    if nix_instantiate --eval --strict --read-write-mode --json -E "(import ./tests/nix/eval.nix { }).checks.\"$name\"" >"$tmp/one" 2>"$tmp/err" &&
       [ "$(cat "$tmp/one")" = true ]; then
       pass "eval: $name"
     else
@@ -306,6 +308,19 @@ if nix_build -E "$packages_expr" -A distrotest -A distrotest-gen -o "$tmp/pkg" >
   $ok && pass "packages: distrotest and distrotest-gen built in the sandbox with vendorHash, completions installed, distrotest wrapped with qemu-system/qemu-img, python3, distrotest-gen ($(since "$t0"))"
 else
   fail "packages: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
+fi
+
+t0=$(now)
+if nix_build -E "$packages_expr" -A distrotest-patcher -o "$tmp/patcher" >"$tmp/build.log" 2>&1; then
+  # built with -tags distrotest_noembed: no descriptions inside, facts from --spec only
+  if out=$("$tmp/patcher/bin/distrotest-gen" image patch --distro debian/13 /dev/null -o "$tmp/none" 2>&1) ||
+    ! grep -q 'no \*.hcl files' <<<"$out"; then
+    fail "packages: distrotest-patcher still knows debian/13 (embedded descriptions?): $out"
+  else
+    pass "packages: distrotest-patcher built without embedded descriptions ($(since "$t0"))"
+  fi
+else
+  fail "packages: distrotest-patcher: $(grep -v '^building' "$tmp/build.log" | tail -6 | tr '\n' ' ')"
 fi
 
 t0=$(now)

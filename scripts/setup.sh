@@ -20,6 +20,12 @@ packages=(
   tmux              # tests/compat: the interactive driver in a real terminal
   ca-certificates
   docker-registry   # a real OCI registry on 127.0.0.1 for the OCI tests
+  btrfs-progs       # btrfs inspect-internal, btrfs check (shape image tests)
+  cpio              # initrd overlay tests: cpio -t / -i, test initrds
+  zstd              # test initrds (zstd, as Debian's and Ubuntu's)
+  xz-utils          # test initrds (xz)
+  lz4               # test initrds (lz4 legacy)
+  bzip2             # test initrds (bzip2)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(libguestfs-tools linux-image-amd64)  # virt-customize baseline for the patch benchmark

@@ -26,6 +26,12 @@ func newImageBuildCommand() *cobra.Command {
 kernel and initrd in /boot, for direct kernel boot) from the distro's packages
 with mmdebstrap, without loop devices or mounts. Needs root.
 
+shape/el, shape/fedora and shape/ubuntu are stand-in test shapes built from
+Debian (trixie) packages with those families' disk and boot layout (EL: xfs
+/boot and root, dracut, no 9p; Fedora: ext4 /boot with BLS entries, btrfs
+root in subvolume root; Ubuntu 24.04: ext4 BOOT partition, initramfs-tools).
+They are not those distros.
+
 The image is cached under $XDG_CACHE_HOME/distrotest/images (default
 ~/.cache/distrotest/images); a second call returns it at once. The path of the
 image is printed on stdout (the copy's with -o), progress goes to stderr.

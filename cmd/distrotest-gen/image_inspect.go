@@ -68,13 +68,13 @@ func printReport(w io.Writer, r *diskimage.Report) error {
 	fmt.Fprintf(tw, "partition table:\t%s\n", r.PartitionTable)
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tstart\tsize\ttype\tfilesystem\tname")
+	fmt.Fprintln(tw, "  #\tstart\tsize\ttype\tfilesystem\tlabel\tuuid\tname")
 	for _, p := range r.Partitions {
 		typ := p.TypeName
 		if typ == "" {
 			typ = p.Type
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", p.Number, humanSize(p.Start), humanSize(p.Size), typ, dash(p.Filesystem), dash(p.Name))
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Number, humanSize(p.Start), humanSize(p.Size), typ, dash(p.Filesystem), dash(p.FSLabel), dash(p.FSUUID), dash(p.Name))
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -92,8 +92,11 @@ func printReport(w io.Writer, r *diskimage.Report) error {
 		fmt.Fprintf(tw, "kernel:\t%s%s\n", b.Kernel, where)
 		fmt.Fprintf(tw, "initrd:\t%s%s\n", b.Initrd, where)
 		fmt.Fprintf(tw, "kernel version:\t%s\n", dash(b.KernelVersion))
+		if b.Entry != "" {
+			fmt.Fprintf(tw, "boot entry:\t%s: %s\n", b.Entry, strings.Join(b.Options, " "))
+		}
 	}
-	if r.RootFilesystem == "ext4" {
+	if r.RootFilesystem == "ext4" || r.RootFilesystem == "xfs" {
 		if r.SystemdVersion > 0 {
 			fmt.Fprintf(tw, "systemd version:\t%d (%s)\n", r.SystemdVersion, r.SystemdFrom)
 		} else {

@@ -14,20 +14,25 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/distro"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/imagepatch"
-	"github.com/distrotest/distrotest/cmd/internal/manifest"
 	"github.com/distrotest/distrotest/distros"
 )
 
 func newImagePatchCommand() *cobra.Command {
-	var ref, out, system, dir, exportPlan string
+	var ref, specFile, out, system, dir, exportPlan string
 	var standalone, noInstrument bool
 	var rootPartition int
 	cmd := &cobra.Command{
-		Use:   "patch [--distro DISTRO/RELEASE] IMAGE -o DIR",
+		Use:   "patch [--distro DISTRO/RELEASE | --spec FILE] IMAGE -o DIR",
 		Short: "Prepare a qcow2 or raw image for distrotest offline (backdoor, mounts, network)",
-		Long: `Write distrotest's guest assets (backdoor and setup units, network file,
-masks) into the image's ext4 root with go-diskfs — no VM, no root, no loop
-device — and write the prepared directory DIR:
+		Long: `Put distrotest's guest assets (backdoor and setup units, masks) into the
+image — no VM, no root, no loop device — the way the release's strategy says:
+
+  disk    written into the ext4 root with go-diskfs (Debian, Ubuntu)
+  initrd  appended as a small cpio to the distro's initrd, which hands them
+          to the booted system in /run; the disk is not written at all
+          (Fedora's btrfs, the EL family's xfs, any root filesystem)
+
+and write the prepared directory DIR:
 
   disk.qcow2     the patched disk
   vmlinuz        the kernel, initrd the initramfs (for direct kernel boot)
@@ -40,12 +45,14 @@ DIR is written beside itself and renamed into place: it must be missing,
 empty or an earlier prepared directory, which is replaced. On error nothing
 is left behind.
 
-Without --distro the release is named by the image's /etc/os-release
-(ID/VERSION_ID, e.g. debian/13), read from its ext4 root.
-
-Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
+The release's facts come from --distro (the built-in descriptions, or
+--distros DIR), from --spec, a JSON file as gen/<distro>.nix carries it per
+release (patchSpec: what the Nix library passes, so that a prepared image
+depends on its own release's facts only), or, without either, from the
+release the image's /etc/os-release names (ID/VERSION_ID, e.g. debian/13,
+read from its ext4 root).
 --log-level debug lists every edit.`,
-		Example: "  distrotest-gen image patch --distro debian/13 debian-13-generic-amd64.qcow2 -o prepared/",
+		Example: "  distrotest-gen image patch --distro debian/13 debian-13-generic-amd64.qcow2 -o prepared/\n  distrotest-gen image patch --spec rocky-9.6.json Rocky-9-GenericCloud-Base.qcow2 -o prepared/",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if exportPlan != "" {
 				return cobra.NoArgs(cmd, args)
@@ -77,18 +84,44 @@ Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
 				fmt.Fprintln(cmd.OutOrStdout(), out)
 				return nil
 			}
-			rel, err := releaseOf(dir, ref, args[0], cmd.ErrOrStderr())
-			if err != nil {
-				return err
+			if ref != "" && specFile != "" {
+				return fmt.Errorf("give one of --distro and --spec")
 			}
-			spec := specFor(rel, system)
+			var spec imagepatch.Spec
+			if specFile != "" {
+				data, err := os.ReadFile(specFile)
+				if err != nil {
+					return fmt.Errorf("reading the distro spec: %w", err)
+				}
+				ds, err := distro.DecodeSpec(specFile, data)
+				if err != nil {
+					return err
+				}
+				spec = imagepatch.Spec{Spec: ds, System: system}
+			} else {
+				rel, err := releaseOf(dir, ref, args[0], cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				spec = specFor(rel, system)
+			}
 			if rootPartition > 0 {
 				spec.RootPartition = rootPartition
 			}
-			m, rep, err := imagepatch.Patch(cmd.Context(), args[0], out, spec, guest.NewPlan(),
+			plan, err := imagepatch.PlanFor(spec.Spec)
+			if err != nil {
+				return err
+			}
+			m, rep, err := imagepatch.Patch(cmd.Context(), args[0], out, spec, plan,
 				imagepatch.Options{Standalone: standalone, Logger: slog.Default()})
 			if err != nil {
 				return err
+			}
+			if rep.Strategy == distro.StrategyInitrd {
+				fmt.Fprintf(cmd.ErrOrStderr(), "patched %s (initrd strategy, disk untouched): root %s (%s), kernel %s from partition %d, %d entries appended to the initrd; %s\n",
+					args[0], m.RootDevice, m.Filesystem, m.KernelVersion, rep.Boot.Partition, len(rep.InitrdEntries), rep.Duration.Round(time.Millisecond))
+				fmt.Fprintln(cmd.OutOrStdout(), out)
+				return nil
 			}
 			counts := map[imagepatch.Op]int{}
 			for _, c := range rep.Changes {
@@ -105,6 +138,7 @@ Only the "disk" strategy (ext4 roots: Debian, Ubuntu) is implemented.
 		},
 	}
 	cmd.Flags().StringVar(&ref, "distro", "", "distro release, e.g. debian/13 (default: from the image's /etc/os-release)")
+	cmd.Flags().StringVar(&specFile, "spec", "", "the release's facts as JSON (gen/<distro>.nix patchSpec), instead of --distro")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory (written beside itself and renamed into place)")
 	cmd.Flags().StringVar(&system, "system", "x86_64-linux", "Nix system of the image")
 	cmd.Flags().StringVar(&dir, "distros", "", "directory of distro descriptions (default: the built-in ones)")
@@ -184,18 +218,10 @@ func lookupRelease(dir, ref string) (*distro.Release, error) {
 	return cat.Lookup(ref)
 }
 
+// specFor is what the patcher needs for rel on system: every fact of the
+// release (distro.Spec; share_transport included) and the system.
 func specFor(rel *distro.Release, system string) imagepatch.Spec {
-	spec := imagepatch.Spec{
-		Distro: rel.Distro, Release: rel.Version, System: system,
-		Strategy: string(rel.Strategy), Rootfs: string(rel.Rootfs), RootPartition: rel.RootPartition,
-		Kernel: rel.Kernel, Initrd: rel.Initrd,
-	}
-	// A kernel without 9p takes the store and shares over virtiofs; the
-	// runner reads this from the manifest.
-	if rel.HasQuirk(distro.QuirkNo9P) {
-		spec.ShareTransport = manifest.ShareTransportVirtiofs
-	}
-	return spec
+	return imagepatch.Spec{Spec: rel.Spec(), System: system}
 }
 
 func completeReleases(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {

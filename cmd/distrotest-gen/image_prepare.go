@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distrotest/distrotest/cmd/internal/cache"
-	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/imagebuild"
 	"github.com/distrotest/distrotest/cmd/internal/imagepatch"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
@@ -25,7 +24,7 @@ import (
 
 // patchRecipe changes whenever the patcher's output changes for the same
 // input, so cached prepared images are rebuilt.
-const patchRecipe = "imagepatch-1"
+const patchRecipe = "imagepatch-2"
 
 func newImagePrepareCommand() *cobra.Command {
 	var o prepareOptions
@@ -111,12 +110,17 @@ type prepared struct {
 }
 
 // preparedKey is the prepared-image cache key: a hash of what goes into a
-// prepared image — the patcher's recipe, the patch spec, the guest plan and
-// baseID, the identity of the base image (its build recipe key). It does
-// not depend on the machine, so it tags prepared images in registries.
+// prepared image — the patcher's recipe, every fact of the release (the
+// distro spec), the system, the guest plan for that spec and baseID, the
+// identity of the base image (its build recipe key). It does not depend on
+// the machine, so it tags prepared images in registries.
 func preparedKey(baseID string, spec imagepatch.Spec) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%+v\n%s\n", patchRecipe, baseID, spec, guest.NewPlan().Hash())
+	planHash := "no plan"
+	if plan, err := imagepatch.PlanFor(spec.Spec); err == nil {
+		planHash = plan.Hash()
+	}
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n", patchRecipe, baseID, spec.Spec.Hash(), spec.System, planHash)
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
@@ -309,8 +313,12 @@ func patchLocked(ctx context.Context, ref, base, out string, spec imagepatch.Spe
 	if _, err := manifest.Load(out); err == nil { // prepared while we waited
 		return nil
 	}
+	plan, err := imagepatch.PlanFor(spec.Spec)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	if _, _, err := imagepatch.Patch(ctx, base, out, spec, guest.NewPlan(), imagepatch.Options{Logger: slog.Default()}); err != nil {
+	if _, _, err := imagepatch.Patch(ctx, base, out, spec, plan, imagepatch.Options{Logger: slog.Default()}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "image %s (%s): patched in %s\n", ref, spec.System, time.Since(start).Round(time.Millisecond))

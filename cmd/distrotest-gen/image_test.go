@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/google/go-cmp/cmp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,8 +76,43 @@ func TestImagePatchCommand(t *testing.T) {
 		t.Error("output left behind")
 	}
 	_, _, err = run(newImagePatchCommand(), "--distro", "rocky/9.6", img, "-o", out2)
-	if err == nil || !strings.Contains(err.Error(), `strategy "cloud-init"`) {
-		t.Errorf("error %v, want the strategy named", err)
+	if err == nil || !strings.Contains(err.Error(), `root filesystem (partition 1) is ext4, but rocky/9.6 is described with rootfs "xfs"`) {
+		t.Errorf("error %v, want the described root filesystem named", err)
+	}
+
+	// --spec: the route Nix takes; the same result as --distro.
+	cat, err := loadCatalog("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := cat.Lookup("debian/13")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specFile := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(specFile, rel.Spec().JSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out3 := filepath.Join(t.TempDir(), "prepared")
+	if _, _, err := run(newImagePatchCommand(), "--spec", specFile, img, "-o", out3); err != nil {
+		t.Fatalf("--spec: %v", err)
+	}
+	m3, err := manifest.Load(out3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(m, m3); diff != "" {
+		t.Errorf("--spec and --distro differ (-distro +spec):\n%s", diff)
+	}
+	if err := os.WriteFile(specFile, []byte(`{"distro":"debian","release":"13","strategy":"credentials"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = run(newImagePatchCommand(), "--spec", specFile, img, "-o", out2)
+	if err == nil || !strings.Contains(err.Error(), "distro spec "+specFile+": strategy \"credentials\": want \"disk\" or \"initrd\"") {
+		t.Errorf("bad spec: error %v", err)
+	}
+	if _, _, err = run(newImagePatchCommand(), "--spec", specFile, "--distro", "debian/13", img, "-o", out2); err == nil {
+		t.Error("--spec with --distro accepted")
 	}
 }
 
@@ -131,26 +167,29 @@ func TestExportPlan(t *testing.T) {
 	}
 }
 
-// TestSpecShareTransport: a release whose kernel has no 9p gets a manifest
-// that asks for virtiofs (the hook for the EL family); others leave the
-// choice to the runner.
+// TestSpecShareTransport: the patch spec carries the release's
+// share_transport (virtiofs for the EL family, whose kernels build no 9p),
+// which goes into the manifest for the runner.
 func TestSpecShareTransport(t *testing.T) {
 	cat, err := distro.LoadFS(distros.FS, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	no9p := 0
+	virtiofs := 0
 	for _, r := range cat.Releases() {
-		want := ""
-		if r.HasQuirk(distro.QuirkNo9P) {
-			want = manifest.ShareTransportVirtiofs
-			no9p++
+		got := specFor(r, "x86_64-linux").ShareTransport
+		if got != r.ShareTransport {
+			t.Errorf("%s: spec share transport %q, described %q", r.Ref(), got, r.ShareTransport)
 		}
-		if got := specFor(r, "x86_64-linux").ShareTransport; got != want {
-			t.Errorf("%s: share transport %q, want %q", r.Ref(), got, want)
+		el := r.Distro == "rocky" || r.Distro == "almalinux" || r.Distro == "centos-stream"
+		if el && got != distro.ShareVirtiofs {
+			t.Errorf("%s: share transport %q, want virtiofs (RHEL kernels have no 9p)", r.Ref(), got)
+		}
+		if got == distro.ShareVirtiofs {
+			virtiofs++
 		}
 	}
-	if no9p == 0 {
-		t.Error("no release has the no-9p quirk: the test checks nothing")
+	if virtiofs == 0 {
+		t.Error("no release uses virtiofs: the test checks nothing")
 	}
 }

@@ -79,13 +79,20 @@ type result struct {
 // QEMU process or temporary file outlives it.
 func run(t *testing.T, ctx context.Context, args ...string) result {
 	t.Helper()
+	return runEnv(t, ctx, nil, args...)
+}
+
+// runEnv is run with env added to the environment of distrotest (and so of
+// the test script).
+func runEnv(t *testing.T, ctx context.Context, env []string, args ...string) result {
+	t.Helper()
 	bin := binaries(t)
 	tmp := t.TempDir()
 	outDir := filepath.Join(t.TempDir(), "out")
 	full := append([]string{"run", "--out-dir", outDir}, args...)
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "distrotest"), full...)
 	cmd.Dir = repoRoot(t)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "DT_HOST_DIR="+hostDir(t))
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp, "DT_HOST_DIR="+hostDir(t)), env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()

@@ -181,6 +181,78 @@ in
         }).sandboxed.drvPath;
       in
       expectEq "makeTest nodes: \"24_04\" is \"24.04\"" (with' "24.04") (with' "24_04");
+    # One route for distro facts: a prepared image depends on its own
+    # release's patchSpec only, and the patcher embeds no descriptions.
+    one-route-other-distro =
+      let
+        changed = gen // {
+          ubuntu = gen.ubuntu // {
+            releases."24.04" = gen.ubuntu.releases."24.04" // {
+              patchSpec = "{\"changed\":true}";
+            };
+          };
+        };
+        d2 = import (repo + "/lib") {
+          inherit pkgs;
+          gen = changed;
+        };
+      in
+      expectEq "debian/13's prepared image after an ubuntu change" t.image.drvPath
+        (d2.debian."13" { testScript = script; }).image.drvPath;
+    one-route-own-spec =
+      let
+        changed = gen // {
+          debian = gen.debian // {
+            releases = gen.debian.releases // {
+              "13" = gen.debian.releases."13" // {
+                patchSpec = "{\"changed\":true}";
+              };
+            };
+          };
+        };
+        d2 = import (repo + "/lib") {
+          inherit pkgs;
+          gen = changed;
+        };
+      in
+      if (d2.debian."13" { testScript = script; }).image.drvPath != t.image.drvPath then
+        true
+      else
+        "debian/13's prepared image did not change with its patchSpec";
+    patcher-without-descriptions =
+      let
+        p = import (repo + "/lib/package.nix") {
+          inherit (pkgs) lib stdenv buildGoModule installShellFiles makeWrapper qemu_test python3;
+        };
+        hcl = builtins.filter (n: builtins.match ".*[.]hcl" n != null) (
+          builtins.attrNames (builtins.readDir "${p.distrotest-patcher.src}/distros")
+        );
+      in
+      expectEq "distros/*.hcl in the patcher's source" [ ] hcl;
+    selinux-enforcing =
+      let
+        withSELinux = gen // {
+          debian = gen.debian // {
+            releases = gen.debian.releases // {
+              "13" = gen.debian.releases."13" // {
+                selinux = true;
+              };
+            };
+          };
+        };
+        d2 = import (repo + "/lib") {
+          inherit pkgs;
+          gen = withSELinux;
+        };
+        m = builtins.head (d2.debian."13" {
+          testScript = script;
+          selinuxEnforcing = true;
+        }).sandboxed.config.machines;
+      in
+      expectEq "selinux_enforcing in driver.json (and absent by default)" [ true false ] [
+        (m.selinux_enforcing or null)
+        (fullMachine ? selinux_enforcing)
+      ];
     image-is-prepared = expectEq "image" "distrotest-debian-13-prepared" t.image.name;
     vmtest-attrs = expectEq "vmTest attributes" [
       "driver"
@@ -508,7 +580,7 @@ in
 
   errors = {
     unknown-argument = {
-      expect = "distrotest debian.\"13\": unknown argument `memSize`; accepted arguments: `testScript` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `kvm`, `memorySize`, `name`, `sharedDirs`";
+      expect = "distrotest debian.\"13\": unknown argument `memSize`; accepted arguments: `testScript` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `kvm`, `memorySize`, `name`, `selinuxEnforcing`, `sharedDirs`";
       value = bad {
         testScript = "";
         memSize = 1;
@@ -758,7 +830,7 @@ in
         }).sandboxed.drvPath;
     };
     node-unknown = {
-      expect = "distrotest makeTest \"t\": nodes.server: unknown argument `memory`; accepted arguments: `distro` (required), `version` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `memorySize`, `sharedDirs`, `vlans`";
+      expect = "distrotest makeTest \"t\": nodes.server: unknown argument `memory`; accepted arguments: `distro` (required), `version` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `memorySize`, `selinuxEnforcing`, `sharedDirs`, `vlans`";
       value = badNode (node // { memory = 1; });
     };
     node-missing-version = {
@@ -776,6 +848,30 @@ in
     node-not-offered = {
       expect = "nodes.server.version: debian \"12\" is not offered on x86_64-linux: it has no image for x86_64-linux";
       value = badNode (node // { version = "12"; });
+    };
+    selinux-not-available = {
+      expect = "selinuxEnforcing: debian 13 has no SELinux (selinux = false in its distros/*.hcl description); only SELinux distros can boot enforcing";
+      value = (d.debian."13" {
+        testScript = script;
+        selinuxEnforcing = true;
+      }).sandboxed.drvPath;
+    };
+    not-offered-withdrawn = {
+      expect = "debian \"13\" is not offered on x86_64-linux: distros/debian.hcl withdraws it (not_offered): broken here";
+      value =
+        (import (repo + "/lib") {
+          inherit pkgs;
+          gen = gen // {
+            debian = gen.debian // {
+              releases = gen.debian.releases // {
+                "13" = gen.debian.releases."13" // {
+                  notOffered = "broken here";
+                };
+              };
+            };
+          };
+        }).debian."13"
+          { testScript = script; };
     };
     node-version-type = {
       expect = "nodes.server.version must be a string such as \"13\", got the integer 13";

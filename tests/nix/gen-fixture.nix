@@ -17,7 +17,14 @@ let
     kernel = "boot/vmlinuz-*";
     initrd = "boot/initrd.img-*";
     network = "networkd";
-    quirks = [ ];
+    initrdGenerator = "initramfs-tools";
+    selinux = false;
+    shareTransport = "9p";
+    notOffered = null;
+    patchSpec = builtins.toJSON {
+      distro = "fixture";
+      release = "1";
+    };
     build = null;
   }
   // attrs;

@@ -220,7 +220,7 @@ let
 
   # buildGoModule: a fixed-output goModules derivation (`go mod vendor`,
   # NAR-hashed against vendorHash, overridable with overrideModAttrs), then
-  # `go install` of subPackages with -mod=vendor -trimpath, optional
+  # `go install` of subPackages with -mod=vendor -trimpath and tags, optional
   # `go test`, $GOPATH/bin → $out/bin, postInstall.
   buildGoModule =
     args@{
@@ -232,6 +232,7 @@ let
       subPackages ? [ ],
       overrideModAttrs ? (_: { }),
       ldflags ? [ ],
+      tags ? [ ],
       env ? { },
       nativeBuildInputs ? [ ],
       nativeCheckInputs ? [ ],
@@ -277,6 +278,7 @@ let
       nativeBuildInputs = [ go ] ++ nativeBuildInputs ++ (if doCheck then nativeCheckInputs else [ ]);
       inherit goModules;
       ldflags = toString (ldflags ++ [ "-buildid=" ]);
+      tags = builtins.concatStringsSep "," tags;
       checkPath = makeBinPath ([ go ] ++ nativeBuildInputs ++ nativeCheckInputs ++ [ stdenvTools ]);
       GOFLAGS = "-mod=vendor -trimpath";
       GOPROXY = "off";
@@ -302,7 +304,7 @@ let
         tolerated='(no( buildable| non-test)?|build constraints exclude all) Go (source )?files'
         for d in $dirs; do
           echo "building $d"
-          if ! log=$(go install -ldflags="$ldflags" "$d" 2>&1); then
+          if ! log=$(go install -ldflags="$ldflags" -tags="$tags" "$d" 2>&1); then
             if ! grep -qE "$tolerated" <<<"$log"; then echo "$log" >&2; exit 1; fi
           fi
         done

@@ -1,4 +1,5 @@
-# Exercises every group of the test-script API against one Debian machine.
+# Exercises every group of the test-script API against one machine (Debian;
+# the stand-in shapes run it through tests/vm/shape.py).
 # Run by tests/e2e (DISTROTEST_VM_TESTS=1) with a share tagged "data" at /mnt/data
 # and DT_HOST_DIR pointing at the host side of that share.
 import os
@@ -70,9 +71,17 @@ with subtest("copies both ways"):
     machine.copy_from_vm("/root/copied.txt", "copies")
 
 with subtest("shares mounted at boot"):
-    machine.succeed("mountpoint -q /mnt/data")
-    t.assertEqual(machine.succeed("cat /mnt/data/from-host.txt"), "host content\n")
-    machine.succeed("mountpoint -q /nix/store")
+    if os.environ.get("DT_NO_9P") == "1":
+        # A kernel without 9p (the EL shape, as RHEL's): this run gives no
+        # share; shares and the store over virtiofs on that shape are checked
+        # by cmd/internal/machine TestVMSharesNo9P. Assert the fact, do not skip.
+        machine.fail("modinfo 9p")
+        machine.fail("mountpoint -q /mnt/data")
+        print("no 9p on this machine's kernel: shares and the Nix store are not mounted")
+    else:
+        machine.succeed("mountpoint -q /mnt/data")
+        t.assertEqual(machine.succeed("cat /mnt/data/from-host.txt"), "host content\n")
+        machine.succeed("mountpoint -q /nix/store")
 
 with subtest("console"):
     machine.succeed("echo console-marker-4711 >/dev/ttyS0")

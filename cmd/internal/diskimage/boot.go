@@ -6,9 +6,12 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
 )
 
 // DefaultKernel is the kernel pattern FindBoot uses by default. A separate
@@ -25,15 +28,32 @@ type Boot struct {
 	Kernel        string `json:"kernel"`         // absolute path in that partition's filesystem
 	Initrd        string `json:"initrd"`         // same
 	KernelVersion string `json:"kernel_version"` // from the kernel's file name: vmlinuz-VERSION
+	// Entry is the Boot Loader Specification entry the files come from
+	// ("/loader/entries/….conf"), "" when they were found by pattern.
+	Entry string `json:"entry,omitempty"`
+	// Options are the entry's kernel options (grub variables such as
+	// $kernelopts dropped).
+	Options []string `json:"options,omitempty"`
 }
 
-// FindBoot finds the newest kernel matching kernelGlob ("" for
-// DefaultKernel; a pattern in the last path element only, as in
-// "/boot/vmlinuz-*") that has an initrd, in root or else in another ext4
-// partition mounted at /boot (kernelGlob without its "/boot" prefix).
-// initrdGlob ("" for the usual names) selects the initrd; of its matches
-// the one whose name carries the kernel version wins.
-func (img *Image) FindBoot(root *FS, kernelGlob, initrdGlob string) (Boot, *FS, error) {
+// FindBoot finds the kernel and initrd the way the image's boot loader
+// does. It searches, in this order: partitions typed XBOOTLDR ("Linux
+// extended boot", Ubuntu ≥ 23.10) or whose filesystem is labelled "boot"
+// (EL's xfs /boot), then the root filesystem, then every other ext4 or xfs
+// partition (Fedora's unlabelled ext4 /boot). kernelGlob ("" for
+// DefaultKernel; wildcards in the last element only, as in
+// "/boot/vmlinuz-*") applies to the root; on another partition it is used
+// without its "/boot" prefix. In each filesystem the Boot Loader
+// Specification entries (loader/entries/*.conf beside the kernels' parent
+// directory) win; without them the newest kernel matching kernelGlob that
+// has an initrd does. initrdGlob ("" for the usual names) selects the
+// initrd; of its matches the one whose name carries the kernel version
+// wins.
+//
+// rootFiles is the root filesystem when the caller has it open (nil: it
+// is opened here if it is ext4 or xfs; a btrfs root is skipped, its
+// /boot must be on another partition).
+func (img *Image) FindBoot(root Partition, rootFiles Files, kernelGlob, initrdGlob string) (Boot, Files, error) {
 	if kernelGlob == "" {
 		kernelGlob = DefaultKernel
 	}
@@ -41,32 +61,90 @@ func (img *Image) FindBoot(root *FS, kernelGlob, initrdGlob string) (Boot, *FS, 
 	if initrdGlob != "" {
 		initrdGlob = path.Clean("/" + initrdGlob)
 	}
-	b, err := root.findBoot(kernelGlob, initrdGlob)
-	if err == nil || !errors.Is(err, errNoKernel) || !strings.HasPrefix(kernelGlob, "/boot/") {
-		return b, root, err
+	bootGlob := strings.TrimPrefix(kernelGlob, "/boot")
+	bootInitrd := strings.TrimPrefix(initrdGlob, "/boot")
+	separate := strings.HasPrefix(kernelGlob, "/boot/")
+
+	var first error // the root's answer, or the first boot partition's
+	try := func(f Files, kg, ig string) (Boot, bool) {
+		b, err := findBoot(f, kg, ig)
+		if err == nil {
+			return b, true
+		}
+		if first == nil || (!errors.Is(err, errNoKernel) && errors.Is(first, errNoKernel)) {
+			first = err
+		}
+		return Boot{}, false
 	}
-	// Ubuntu 23.04+ cloud images keep /boot on partition 16.
-	for _, p := range img.Partitions {
-		if p.Number == root.Partition.Number || p.Filesystem != "ext4" {
-			continue
+	open := func(p Partition) Files {
+		if p.Number == root.Number && rootFiles != nil {
+			return rootFiles
 		}
-		other, oerr := img.Ext4(p)
-		if oerr != nil {
-			continue
+		f, err := img.Files(p)
+		if err != nil {
+			return nil
 		}
-		ig := strings.TrimPrefix(initrdGlob, "/boot")
-		if b, oerr := other.findBoot(strings.TrimPrefix(kernelGlob, "/boot"), ig); oerr == nil {
-			return b, other, nil
+		return f
+	}
+	tried := map[int]bool{}
+	if separate {
+		for _, p := range img.Partitions {
+			if !bootPartition(p) || p.Number == root.Number {
+				continue
+			}
+			tried[p.Number] = true
+			if f := open(p); f != nil {
+				if b, ok := try(f, bootGlob, bootInitrd); ok {
+					return b, f, nil
+				}
+			}
 		}
 	}
-	return Boot{}, nil, err
+	tried[root.Number] = true
+	rf := open(root)
+	if rf != nil {
+		first = nil // the root's own error is the most telling
+		if b, ok := try(rf, kernelGlob, initrdGlob); ok {
+			return b, rf, nil
+		}
+	}
+	if separate {
+		for _, p := range img.Partitions {
+			if tried[p.Number] || !slices.Contains(Readers, p.Filesystem) {
+				continue
+			}
+			if f := open(p); f != nil {
+				if b, ok := try(f, bootGlob, bootInitrd); ok {
+					return b, f, nil
+				}
+			}
+		}
+	}
+	if rf == nil {
+		more := ""
+		if first != nil && !errors.Is(first, errNoKernel) {
+			more = "; " + first.Error()
+		}
+		return Boot{}, nil, fmt.Errorf("%w: the root filesystem (partition %d) is %s, which distrotest does not read files from, and no ext4 or xfs partition holds a kernel matching %s (partitions: %s)%s",
+			errNoKernel, root.Number, root.FilesystemName(), bootGlob, img.describe(), more)
+	}
+	return Boot{}, nil, first
+}
+
+// bootPartition reports whether p is a dedicated /boot: GPT type XBOOTLDR
+// or a filesystem labelled "boot" (any case).
+func bootPartition(p Partition) bool {
+	return strings.EqualFold(p.Type, string(gpt.LinuxExtendedBoot)) || strings.EqualFold(p.FSLabel, "boot")
 }
 
 var errNoKernel = errors.New("no kernel")
 
-func (f *FS) findBoot(kernelGlob, initrdGlob string) (Boot, error) {
-	where := fmt.Sprintf("the filesystem of partition %d", f.Partition.Number)
-	kernels, err := f.glob(kernelGlob)
+func findBoot(f Files, kernelGlob, initrdGlob string) (Boot, error) {
+	where := fmt.Sprintf("the filesystem of partition %d", f.Part().Number)
+	if b, ok, err := findBLS(f, path.Join(path.Dir(path.Dir(kernelGlob)), "loader/entries")); err != nil || ok {
+		return b, err
+	}
+	kernels, err := glob(f, kernelGlob)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Boot{}, fmt.Errorf("%w: %s does not exist in %s", errNoKernel, path.Dir(kernelGlob), where)
 	}
@@ -87,7 +165,7 @@ func (f *FS) findBoot(kernelGlob, initrdGlob string) (Boot, error) {
 	sortVersions(usable)
 	var candidates []string
 	if initrdGlob != "" {
-		if candidates, err = f.glob(initrdGlob); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if candidates, err = glob(f, initrdGlob); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return Boot{}, err
 		}
 	} else {
@@ -105,7 +183,7 @@ func (f *FS) findBoot(kernelGlob, initrdGlob string) (Boot, error) {
 		kernel := usable[i]
 		version := kernelVersion(kernel)
 		if initrd := matchInitrd(candidates, version, initrdGlob != ""); initrd != "" {
-			return Boot{Partition: f.Partition.Number, Kernel: kernel, Initrd: initrd, KernelVersion: version}, nil
+			return Boot{Partition: f.Part().Number, Kernel: kernel, Initrd: initrd, KernelVersion: version}, nil
 		}
 	}
 	return Boot{}, fmt.Errorf("no initrd for kernel %s in %s (looked for %s)", usable[len(usable)-1], where, initrdDescription(initrdGlob))
@@ -169,7 +247,7 @@ func matchInitrd(candidates []string, version string, fromGlob bool) string {
 
 // glob returns the regular files matching pattern, whose wildcards may
 // only be in the last element. Its directory must exist.
-func (f *FS) glob(pattern string) ([]string, error) {
+func glob(f Files, pattern string) ([]string, error) {
 	dir, pat := path.Split(path.Clean("/" + pattern))
 	if _, err := path.Match(pat, ""); err != nil {
 		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
@@ -232,6 +310,31 @@ var (
 
 // maxBinary bounds how much of the systemd binary is read.
 const maxBinary = 16 << 20
+
+// SystemdVersion returns systemd's major version (257) and the file it was
+// read from, or 0 and "" when the filesystem has no systemd. On
+// filesystems other than ext4 only real directories are searched (the xfs
+// reader follows no links) and only the shared library's name counts.
+func SystemdVersion(f Files) (int, string, error) {
+	if e, ok := f.(*FS); ok {
+		return e.SystemdVersion()
+	}
+	best, from := 0, ""
+	for _, d := range systemdDirs {
+		entries, err := f.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if m := sharedRE.FindStringSubmatch(e.Name); m != nil {
+				if v, _ := strconv.Atoi(m[1]); v > best {
+					best, from = v, path.Join(d, e.Name)
+				}
+			}
+		}
+	}
+	return best, from, nil
+}
 
 // SystemdVersion returns systemd's major version (257) and the file it was
 // read from, or 0 and "" when the filesystem has no systemd.

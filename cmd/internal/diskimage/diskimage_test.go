@@ -66,7 +66,7 @@ func TestOpenPartitions(t *testing.T) {
 			},
 			qcow2: true,
 			want: []Partition{
-				{Number: 1, Type: gptLinux, TypeName: "Linux filesystem", Start: 44 * mib, Size: 64 * mib, Filesystem: "ext4"},
+				{Number: 1, Type: gptLinux, TypeName: "Linux filesystem", Start: 44 * mib, Size: 64 * mib, Filesystem: "ext4", FSLabel: "root"},
 				{Number: 14, Type: gptBIOS, TypeName: "BIOS boot", Start: 1 * mib, Size: 3 * mib},
 				{Number: 15, Type: gptESP, TypeName: "EFI System", Start: 4 * mib, Size: 40 * mib, Filesystem: "vfat"},
 			},
@@ -80,8 +80,8 @@ func TestOpenPartitions(t *testing.T) {
 				{SizeMiB: 64, Name: "data", FS: "ext4"},
 			},
 			want: []Partition{
-				{Number: 1, Type: gptRoot, TypeName: "Linux root (x86-64)", Start: 1 * mib, Size: 40 * mib, Name: "root", Filesystem: "ext4"},
-				{Number: 2, Type: gptLinux, TypeName: "Linux filesystem", Start: 41 * mib, Size: 64 * mib, Name: "data", Filesystem: "ext4"},
+				{Number: 1, Type: gptRoot, TypeName: "Linux root (x86-64)", Start: 1 * mib, Size: 40 * mib, Name: "root", Filesystem: "ext4", FSLabel: "root"},
+				{Number: 2, Type: gptLinux, TypeName: "Linux filesystem", Start: 41 * mib, Size: 64 * mib, Name: "data", Filesystem: "ext4", FSLabel: "root"},
 			},
 			wantRoot: 1,
 		},
@@ -95,7 +95,7 @@ func TestOpenPartitions(t *testing.T) {
 			qcow2: true,
 			want: []Partition{
 				{Number: 1, Type: "0xef", TypeName: "EFI System", Start: 1 * mib, Size: 40 * mib, Filesystem: "vfat"},
-				{Number: 2, Type: "0x83", TypeName: "Linux", Start: 41 * mib, Size: 64 * mib, Filesystem: "ext4"},
+				{Number: 2, Type: "0x83", TypeName: "Linux", Start: 41 * mib, Size: 64 * mib, Filesystem: "ext4", FSLabel: "root"},
 			},
 			wantRoot: 2,
 		},
@@ -125,7 +125,8 @@ func TestOpenPartitions(t *testing.T) {
 			if img.Format != format || img.Table != tt.table {
 				t.Errorf("format, table = %s, %s; want %s, %s", img.Format, img.Table, format, tt.table)
 			}
-			if diff := cmp.Diff(tt.want, img.Partitions); diff != "" {
+			// UUIDs are random: compared with blkid's in TestIdentity.
+			if diff := cmp.Diff(tt.want, img.Partitions, cmpopts.IgnoreFields(Partition{}, "PartUUID", "FSUUID")); diff != "" {
 				t.Errorf("partitions (-want +got):\n%s", diff)
 			}
 			root, err := img.Root(0)
@@ -322,7 +323,7 @@ func TestFindBoot(t *testing.T) {
 				extra = append(extra, imagetest.Part{SizeMiB: 16, FS: "ext4", Tree: imagetest.Tree(t, tt.boot)})
 			}
 			img, fsys := ext4Of(t, imagetest.Tree(t, tt.files), extra...)
-			got, _, err := img.FindBoot(fsys, tt.kernel, tt.initrd)
+			got, _, err := img.FindBoot(fsys.Partition, fsys, tt.kernel, tt.initrd)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
@@ -419,14 +420,14 @@ func TestInspect(t *testing.T) {
 	want := &Report{
 		Path: q, Format: "qcow2", VirtualSize: 106 * mib, PartitionTable: "gpt",
 		Partitions: []Partition{
-			{Number: 1, Type: gptLinux, TypeName: "Linux filesystem", Start: 1 * mib, Size: 64 * mib, Filesystem: "ext4"},
+			{Number: 1, Type: gptLinux, TypeName: "Linux filesystem", Start: 1 * mib, Size: 64 * mib, Filesystem: "ext4", FSLabel: "root"},
 			{Number: 15, Type: gptESP, TypeName: "EFI System", Start: 65 * mib, Size: 40 * mib, Filesystem: "vfat"},
 		},
 		RootPartition: 1, RootFilesystem: "ext4", RootDevice: "/dev/vda1",
 		Boot:           &Boot{Partition: 1, Kernel: "/boot/vmlinuz-6.1.0-10-amd64", Initrd: "/boot/initrd.img-6.1.0-10-amd64", KernelVersion: "6.1.0-10-amd64"},
 		SystemdVersion: 257, SystemdFrom: "/usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-257.so",
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Report{}, "Ext4Features")); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Report{}, "Ext4Features"), cmpopts.IgnoreFields(Partition{}, "PartUUID", "FSUUID")); diff != "" {
 		t.Errorf("Inspect (-want +got):\n%s", diff)
 	}
 	if f := strings.Join(got.Ext4Features, " "); !strings.Contains(f, "orphan_file") || !strings.Contains(f, "metadata_csum_seed") {

@@ -1,8 +1,17 @@
 // Package diskimage opens distro disk images and reads what distrotest
-// needs to know about them: the partition table (GPT or MBR), the
-// filesystem on each partition (ext4, xfs, btrfs or vfat, by superblock
-// magic), which partition is the root, and from an ext4 root the kernel,
-// the initrd and the systemd version.
+// needs to know about them: the partition table (GPT or MBR, with each
+// partition's PARTUUID), the filesystem on each partition (ext4, xfs, btrfs
+// or vfat, by superblock magic) with its UUID and label (read from the
+// superblock by hand: xfs and btrfs need no reader for that), which
+// partition is the root, the kernel and initrd found as the image's boot
+// loader finds them ([Image.FindBoot]: XBOOTLDR or "boot"-labelled
+// partitions, Boot Loader Specification entries, kernel patterns), and
+// the systemd version.
+//
+// Files are read from ext4 ([FS], go-diskfs) and xfs ([XFS], a read-only
+// adapter over github.com/masahiro331/go-xfs-filesystem, the reader trivy
+// uses); both satisfy [Files]. btrfs is not read: Fedora 40–43 keep the
+// kernel on an ext4 /boot, and the root's UUID comes from its superblock.
 //
 // An [Image] reads a qcow2 or raw file through an in-memory copy-on-write
 // overlay (package qcow2): the input file is opened read-only and never
@@ -25,11 +34,12 @@
 // write, what to leave alone) belongs to package imagepatch.
 //
 // It is not a general disk tool: logical (extended) MBR partitions, LVM,
-// LUKS and files on xfs or btrfs are out of scope.
+// LUKS, writing xfs and reading files on btrfs are out of scope.
 //
 // Tests build real images (package imagetest) with mkfs.ext4, mkfs.vfat,
-// mkfs.xfs, sgdisk, sfdisk and qemu-img and check them with debugfs and
-// e2fsck; they skip with a message when a tool is missing:
+// mkfs.xfs (populated through a protofile, with EL's and default options),
+// mkfs.btrfs, sgdisk, sfdisk and qemu-img and check them with debugfs,
+// e2fsck and blkid; they skip with a message when a tool is missing:
 //
 //	go test ./cmd/internal/diskimage/...
 package diskimage

@@ -29,11 +29,7 @@ type FS struct {
 // Ext4 opens the ext4 filesystem on partition p.
 func (img *Image) Ext4(p Partition) (*FS, error) {
 	if p.Filesystem != "ext4" {
-		fs := p.Filesystem
-		if fs == "" {
-			fs = "not a known filesystem"
-		}
-		return nil, fmt.Errorf("partition %d is %s, not ext4", p.Number, fs)
+		return nil, fmt.Errorf("partition %d is %s, not ext4", p.Number, p.FilesystemName())
 	}
 	b := make([]byte, 1024)
 	if _, err := img.overlay.ReadAt(b, p.Start+sbOffset); err != nil {

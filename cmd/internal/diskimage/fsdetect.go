@@ -42,9 +42,9 @@ func detectFS(r io.ReaderAt, off int64) (string, error) {
 	switch {
 	case len(b) >= sbOffset+sbROCompat+4 && binary.LittleEndian.Uint16(b[sbOffset+sbMagic:]) == extMagic:
 		return extVariant(b[sbOffset:]), nil
-	case has(0, "XFSB"):
+	case has(0, xfsMagic):
 		return "xfs", nil
-	case has(0x10040, "_BHRfS_M"):
+	case has(btrfsSuperOffset+btrfsMagicAt, btrfsMagic):
 		return "btrfs", nil
 	case has(0, "LUKS\xba\xbe"):
 		return "crypto_LUKS", nil

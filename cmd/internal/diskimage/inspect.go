@@ -1,5 +1,7 @@
 package diskimage
 
+import "fmt"
+
 // Report is what `distrotest-gen image inspect` prints about an image.
 type Report struct {
 	Path           string      `json:"path"`
@@ -47,29 +49,42 @@ func Inspect(path string, q Query) (*Report, error) {
 		return r, nil
 	}
 	r.RootPartition, r.RootFilesystem, r.RootDevice = root.Number, root.Filesystem, root.Device()
-	if root.Filesystem != "ext4" {
-		r.Problems = append(r.Problems, "root filesystem is "+root.Filesystem+": files are read from ext4 only")
-		return r, nil
+	var rootFiles Files
+	switch root.Filesystem {
+	case "ext4":
+		fsys, err := img.Ext4(root)
+		if err != nil {
+			r.Problems = append(r.Problems, err.Error())
+			return r, nil
+		}
+		r.Ext4Features = fsys.Superblock.Features()
+		if err := fsys.Writable(); err != nil {
+			r.Problems = append(r.Problems, "disk strategy: "+err.Error())
+		}
+		rootFiles = fsys
+	case "xfs":
+		x, err := img.XFS(root)
+		if err != nil {
+			r.Problems = append(r.Problems, err.Error())
+		} else {
+			rootFiles = x
+		}
+		r.Notes = append(r.Notes, "root filesystem is xfs: only the initrd strategy can prepare this image")
+	default:
+		r.Notes = append(r.Notes, fmt.Sprintf("root filesystem is %s: distrotest does not read it; only the initrd strategy can prepare this image, with the kernel on another partition", root.FilesystemName()))
 	}
-	fsys, err := img.Ext4(root)
-	if err != nil {
-		r.Problems = append(r.Problems, err.Error())
-		return r, nil
-	}
-	r.Ext4Features = fsys.Superblock.Features()
-	if err := fsys.Writable(); err != nil {
-		r.Problems = append(r.Problems, err.Error())
-	}
-	boot, _, err := img.FindBoot(fsys, q.Kernel, q.Initrd)
+	boot, _, err := img.FindBoot(root, rootFiles, q.Kernel, q.Initrd)
 	if err != nil {
 		r.Problems = append(r.Problems, err.Error())
 	} else {
 		r.Boot = &boot
 	}
-	v, from, err := fsys.SystemdVersion()
-	if err != nil {
-		r.Problems = append(r.Problems, "reading the systemd version: "+err.Error())
+	if rootFiles != nil {
+		v, from, err := SystemdVersion(rootFiles)
+		if err != nil {
+			r.Problems = append(r.Problems, "reading the systemd version: "+err.Error())
+		}
+		r.SystemdVersion, r.SystemdFrom = v, from
 	}
-	r.SystemdVersion, r.SystemdFrom = v, from
 	return r, nil
 }

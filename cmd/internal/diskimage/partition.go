@@ -20,6 +20,21 @@ type Partition struct {
 	Size       int64  `json:"size"`                 // bytes
 	Name       string `json:"name,omitempty"`       // GPT partition name
 	Filesystem string `json:"filesystem,omitempty"` // ext4, ext3, ext2, xfs, btrfs, vfat or "" (unknown)
+	// PartUUID is the GPT partition GUID (root=PARTUUID=…), lower case.
+	PartUUID string `json:"partuuid,omitempty"`
+	// FSUUID and FSLabel are the filesystem's UUID and label
+	// (root=UUID=…, root=LABEL=…) for ext2/3/4, xfs and btrfs.
+	FSUUID  string `json:"fs_uuid,omitempty"`
+	FSLabel string `json:"fs_label,omitempty"`
+}
+
+// FilesystemName is Filesystem for messages: "not a known filesystem"
+// when none was recognised.
+func (p Partition) FilesystemName() string {
+	if p.Filesystem == "" {
+		return "not a known filesystem"
+	}
+	return p.Filesystem
 }
 
 // Device is the partition's device name in a guest with one virtio disk.
@@ -82,7 +97,7 @@ func (img *Image) readPartitions() error {
 			name := gptTypeNames[p.Type]
 			img.Partitions = append(img.Partitions, Partition{
 				Number: p.Index, Type: string(p.Type), TypeName: name,
-				Start: p.GetStart(), Size: p.GetSize(), Name: p.Name,
+				Start: p.GetStart(), Size: p.GetSize(), Name: p.Name, PartUUID: strings.ToLower(p.GUID),
 			})
 		}
 	default:
@@ -121,6 +136,11 @@ func (img *Image) readPartitions() error {
 			return fmt.Errorf("reading partition %d: %w (truncated or damaged image?)", p.Number, err)
 		}
 		p.Filesystem = fs
+		id, err := readIdentity(io.NewSectionReader(img.overlay, p.Start, p.Size), fs)
+		if err != nil {
+			return fmt.Errorf("reading the %s superblock of partition %d: %w (truncated or damaged image?)", fs, p.Number, err)
+		}
+		p.FSUUID, p.FSLabel = id.UUID, id.Label
 	}
 	return nil
 }
@@ -157,18 +177,40 @@ func linuxRoot(fs string) bool {
 	return false
 }
 
+func countLinux(parts []Partition) int {
+	n := 0
+	for _, p := range parts {
+		if linuxRoot(p.Filesystem) {
+			n++
+		}
+	}
+	return n
+}
+
 // Root returns the root partition: partition n when n > 0; otherwise the
 // partition typed "Linux root" (Discoverable Partitions Specification) if
 // exactly one holds a Linux filesystem, else the largest partition holding
-// one (ext2/3/4, xfs or btrfs). Debian, Ubuntu, Fedora and EL cloud images
+// one (ext2/3/4, xfs or btrfs) that is not a /boot partition (typed
+// XBOOTLDR or labelled boot). Debian, Ubuntu, Fedora and EL cloud images
 // all resolve to their root this way.
 func (img *Image) Root(n int) (Partition, error) {
 	if n > 0 {
 		return img.Partition(n)
 	}
 	var typed, best []Partition
+	boots := 0
+	for _, p := range img.Partitions {
+		if linuxRoot(p.Filesystem) && bootPartition(p) {
+			boots++
+		}
+	}
 	for _, p := range img.Partitions {
 		if !linuxRoot(p.Filesystem) {
+			continue
+		}
+		// A /boot partition (XBOOTLDR, or labelled boot) is no root,
+		// however large, unless it is the only Linux filesystem.
+		if bootPartition(p) && boots < countLinux(img.Partitions) {
 			continue
 		}
 		if rootTypes[gpt.Type(p.Type)] {

@@ -62,26 +62,37 @@ func TestDiagnosticsGolden(t *testing.T) {
 
 const debianHCL = `
 distro "debian" {
-  strategy       = "disk"
-  rootfs         = "ext4"
-  root_partition = 1
-  kernel         = "boot/vmlinuz-*"
-  initrd         = "boot/initrd.img-*"
-  network        = "networkd"
-  quirks         = ["snapd"]
+  strategy         = "disk"
+  rootfs           = "ext4"
+  root_partition   = 1
+  kernel           = "boot/vmlinuz-*"
+  initrd           = "boot/initrd.img-*"
+  boot_filesystem  = "ext4"
+  initrd_generator = "initramfs-tools"
+  network          = "networkd"
+  guest_family     = "debian"
+  ssh_unit         = "ssh.service"
+  share_transport  = "9p"
 
   release "9" {
     build { suite = "stretch" }
   }
   release "13" {
-    codename       = "trixie"
-    strategy       = "credentials"
-    rootfs         = "btrfs"
-    root_partition = 2
-    kernel         = "vmlinuz"
-    initrd         = "initrd.img"
-    network        = "netplan"
-    quirks         = ["selinux", "no-9p", "selinux"]
+    codename              = "trixie"
+    strategy              = "initrd"
+    rootfs                = "btrfs"
+    root_subvolume        = "root"
+    root_partition        = 2
+    kernel                = "vmlinuz"
+    initrd                = "initrd.img"
+    boot_filesystem       = "xfs"
+    initrd_generator      = "dracut"
+    network               = "networkmanager"
+    guest_family          = "el"
+    ssh_unit              = "sshd.service"
+    selinux               = true
+    virtio_console_module = true
+    share_transport       = "virtiofs"
     build { suite = "trixie" }
     image "x86_64-linux" {
       url    = "https://example.org/amd64.qcow2"
@@ -93,7 +104,8 @@ distro "debian" {
     }
   }
   release "10" {
-    quirks = []
+    root_device = "label"
+    not_offered = "test: withdrawn"
     image "x86_64-linux" {
       url    = "https://example.org/buster.qcow2"
       sha256 = "sha256-hGV0yKl80tjcHyMQYtcxB8yFy7vaVjNeJkpG46bIqy8="
@@ -110,7 +122,16 @@ func TestLoadDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []map[string]any
+	type row struct {
+		Spec      Spec
+		Codename  string
+		Build     string
+		Images    map[string]string
+		Supported bool
+		Offered   bool
+		Systems   []string
+	}
+	var got []row
 	for _, r := range cat.Releases() {
 		images := map[string]string{}
 		for _, img := range r.Images {
@@ -120,35 +141,34 @@ func TestLoadDefaultsAndOverrides(t *testing.T) {
 		if r.Build != nil {
 			build = r.Build.Suite
 		}
-		got = append(got, map[string]any{
-			"ref": r.Ref(), "codename": r.Codename, "strategy": string(r.Strategy), "rootfs": string(r.Rootfs),
-			"rootPartition": r.RootPartition, "kernel": r.Kernel, "initrd": r.Initrd, "network": string(r.Network),
-			"quirks": r.Quirks, "build": build, "images": images, "supported": r.Supported(), "systems": r.Systems(),
-		})
+		got = append(got, row{r.Spec(), r.Codename, build, images, r.Supported(), r.Offered(), r.Systems()})
 	}
-	defaults := func(m map[string]any) map[string]any {
-		d := map[string]any{
-			"codename": "", "strategy": "disk", "rootfs": "ext4", "rootPartition": 1, "kernel": "boot/vmlinuz-*",
-			"initrd": "boot/initrd.img-*", "network": "networkd", "quirks": []Quirk{QuirkSnapd}, "build": "",
-			"images": map[string]string{}, "supported": true, "systems": []string{},
-		}
-		for k, v := range m {
-			d[k] = v
-		}
-		return d
+	base := Spec{
+		Distro: "debian", Strategy: StrategyDisk, Rootfs: Ext4, RootPartition: 1, RootDevice: RootByDevice,
+		Kernel: "boot/vmlinuz-*", Initrd: "boot/initrd.img-*", BootFilesystem: Ext4, InitrdGenerator: InitramfsTools,
+		Network: NetworkNetworkd, GuestFamily: "debian", SSHUnit: "ssh.service", ShareTransport: Share9P,
 	}
-	want := []map[string]any{
-		defaults(map[string]any{"ref": "debian/9", "build": "stretch"}),
-		defaults(map[string]any{
-			"ref": "debian/10", "quirks": []Quirk{},
-			"images":  map[string]string{"x86_64-linux": "https://example.org/buster.qcow2 sha256-hGV0yKl80tjcHyMQYtcxB8yFy7vaVjNeJkpG46bIqy8="},
-			"systems": []string{"x86_64-linux"},
-		}),
+	with := func(release string, edit func(*Spec)) Spec {
+		s := base
+		s.Release = release
+		if edit != nil {
+			edit(&s)
+		}
+		return s
+	}
+	want := []row{
+		{Spec: with("9", nil), Build: "stretch", Images: map[string]string{}, Supported: true, Offered: true, Systems: []string{}},
+		{Spec: with("10", func(s *Spec) { s.RootDevice = RootByLabel }), Supported: true, Offered: false, Systems: []string{"x86_64-linux"},
+			Images: map[string]string{"x86_64-linux": "https://example.org/buster.qcow2 sha256-hGV0yKl80tjcHyMQYtcxB8yFy7vaVjNeJkpG46bIqy8="}},
 		{
-			"ref": "debian/13", "codename": "trixie", "strategy": "credentials", "rootfs": "btrfs", "rootPartition": 2,
-			"kernel": "vmlinuz", "initrd": "initrd.img", "network": "netplan", "quirks": []Quirk{QuirkNo9P, QuirkSELinux},
-			"build": "trixie", "supported": false, "systems": []string{"aarch64-linux", "x86_64-linux"},
-			"images": map[string]string{
+			Spec: Spec{
+				Distro: "debian", Release: "13", Strategy: StrategyInitrd, Rootfs: Btrfs, RootPartition: 2, RootDevice: RootByUUID,
+				RootSubvolume: "root", Kernel: "vmlinuz", Initrd: "initrd.img", BootFilesystem: XFS, InitrdGenerator: Dracut,
+				Network: NetworkNetworkManager, GuestFamily: "el", SSHUnit: "sshd.service", SELinux: true, VirtioConsoleModule: true,
+				ShareTransport: ShareVirtiofs,
+			},
+			Codename: "trixie", Build: "trixie", Supported: true, Offered: true, Systems: []string{"aarch64-linux", "x86_64-linux"},
+			Images: map[string]string{
 				"x86_64-linux":  "https://example.org/amd64.qcow2 sha256-4vw22UxPsV9BLpIUOes4D7M7iREYkoLtU3H9Oorcmls=",
 				"aarch64-linux": "https://example.org/arm64.qcow2 sha512-euU+nb7igr/Bbyid7Eg93jqFmHacOKJnlIMQ96KlLGYmIBmGA7xSwUJifvujeYY9FgeWmKELNBAtVbzt1A6NMg==",
 			},
@@ -156,6 +176,40 @@ func TestLoadDefaultsAndOverrides(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("releases mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestSpecRoundTrip: the spec of every release decodes back to itself, a
+// changed fact changes its hash, and bad specs are refused with the field.
+func TestSpecRoundTrip(t *testing.T) {
+	cat, err := LoadFS(fstest.MapFS{"d/debian.hcl": {Data: []byte(debianHCL)}}, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cat.Releases() {
+		s := r.Spec()
+		back, err := DecodeSpec("spec.json", s.JSON())
+		if err != nil {
+			t.Fatalf("%s: %v", r.Ref(), err)
+		}
+		if diff := cmp.Diff(s, back); diff != "" {
+			t.Errorf("%s: round trip (-want +got):\n%s", r.Ref(), diff)
+		}
+		changed := s
+		changed.SELinux = !changed.SELinux
+		if changed.Hash() == s.Hash() {
+			t.Errorf("%s: flipping selinux keeps the hash", r.Ref())
+		}
+	}
+	for data, want := range map[string]string{
+		`{"distro":"debian"`:                           "unexpected EOF",
+		`{"distro":"debian","release":"13","bogus":1}`: `unknown field "bogus"`,
+		`{"distro":"debian","release":"13"}`:           `strategy "": want "disk" or "initrd"`,
+		`{"distro":"debian","release":"13"} {}`:        "more than one JSON value",
+	} {
+		if _, err := DecodeSpec("spec.json", []byte(data)); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "spec.json") {
+			t.Errorf("DecodeSpec(%s) error %v, want %q", data, err, want)
+		}
 	}
 }
 
@@ -240,17 +294,19 @@ func TestSupported(t *testing.T) {
 		name     string
 		strategy Strategy
 		rootfs   Filesystem
+		bootFS   Filesystem
 		want     bool
 	}{
-		{"disk on ext4", StrategyDisk, Ext4, true},
-		{"disk on xfs", StrategyDisk, XFS, false},
-		{"disk on btrfs", StrategyDisk, Btrfs, false},
-		{"credentials on ext4", StrategyCredentials, Ext4, false},
-		{"cloud-init on xfs", StrategyCloudInit, XFS, false},
+		{"disk on ext4", StrategyDisk, Ext4, Ext4, true},
+		{"disk on xfs", StrategyDisk, XFS, XFS, false},
+		{"disk on btrfs", StrategyDisk, Btrfs, Ext4, false},
+		{"initrd on xfs", StrategyInitrd, XFS, XFS, true},
+		{"initrd on btrfs, kernel on ext4", StrategyInitrd, Btrfs, Ext4, true},
+		{"initrd, kernel on btrfs", StrategyInitrd, Btrfs, Btrfs, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Release{Strategy: tt.strategy, Rootfs: tt.rootfs}
+			r := &Release{Strategy: tt.strategy, Rootfs: tt.rootfs, BootFilesystem: tt.bootFS, InitrdGenerator: Dracut}
 			if got := r.Supported(); got != tt.want {
 				t.Errorf("Supported() = %v, want %v", got, tt.want)
 			}

@@ -14,11 +14,15 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/distrotest/distrotest/cmd/internal/guest"
 )
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-	versionRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+	nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	// versionRE: a version number, or a lower-case name for releases that
+	// are not numbered (the stand-in shapes: shape/el).
+	versionRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)*|[a-z][a-z0-9]*)$`)
 )
 
 // LoadDir reads every *.hcl file in dir (not recursively), in name order.
@@ -227,7 +231,7 @@ func decodeRelease(distro string, rb *releaseBlock, base settings, over *setting
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid release version",
-			Detail:   fmt.Sprintf("%q is not a release version: use the distro's version number, like \"13\" or \"24.04\"; a name goes into codename.", rb.Version),
+			Detail:   fmt.Sprintf("%q is not a release version: use the distro's version number, like \"13\" or \"24.04\" (a codename goes into codename), or a lower-case word for an unnumbered release.", rb.Version),
 			Subject:  rb.VersionRange.Ptr(),
 		})
 	}
@@ -244,16 +248,18 @@ func decodeRelease(distro string, rb *releaseBlock, base settings, over *setting
 	s = base.override(s)
 
 	r := &Release{
-		Distro:        distro,
-		Version:       rb.Version,
-		Codename:      rb.Codename,
-		Kernel:        s.kernel,
-		Initrd:        s.initrd,
-		RootPartition: s.rootPartition,
-		Quirks:        s.quirks,
-	}
-	if r.Quirks == nil {
-		r.Quirks = []Quirk{}
+		Distro:              distro,
+		Version:             rb.Version,
+		Codename:            rb.Codename,
+		Kernel:              s.kernel,
+		Initrd:              s.initrd,
+		RootPartition:       s.rootPartition,
+		RootSubvolume:       s.rootSubvolume,
+		GuestFamily:         s.guestFamily,
+		SSHUnit:             s.sshUnit,
+		SELinux:             s.selinux != nil && *s.selinux,
+		VirtioConsoleModule: s.virtioConsole != nil && *s.virtioConsole,
+		NotOffered:          s.notOffered,
 	}
 	missing := func(attr, example string) {
 		diags = append(diags, &hcl.Diagnostic{
@@ -267,7 +273,12 @@ func decodeRelease(distro string, rb *releaseBlock, base settings, over *setting
 	for _, m := range []struct{ attr, example string }{
 		{"strategy", quoteList(Strategies)},
 		{"rootfs", quoteList(Filesystems)},
+		{"boot_filesystem", quoteList(BootFilesystems)},
+		{"initrd_generator", quoteList(InitrdGenerators)},
 		{"network", quoteList(Networks)},
+		{"guest_family", quoteList(guestFamilies())},
+		{"ssh_unit", `"ssh.service"`},
+		{"share_transport", quoteList(ShareTransports)},
 		{"kernel", `"boot/vmlinuz-*"`},
 		{"initrd", `"boot/initrd.img-*"`},
 	} {
@@ -281,10 +292,49 @@ func decodeRelease(distro string, rb *releaseBlock, base settings, over *setting
 	if s.rootfs != nil {
 		r.Rootfs = *s.rootfs
 	}
+	if s.bootFS != nil {
+		r.BootFilesystem = *s.bootFS
+	}
+	if s.generator != nil {
+		r.InitrdGenerator = *s.generator
+	}
 	if s.network != nil {
 		r.Network = *s.network
 	}
-
+	if s.share != nil {
+		r.ShareTransport = *s.share
+	}
+	switch {
+	case s.rootDevice != nil:
+		r.RootDevice = *s.rootDevice
+	case r.Strategy == StrategyDisk:
+		r.RootDevice = RootByDevice // today's disk images boot without relying on the initrd's udev
+	default:
+		r.RootDevice = RootByUUID
+	}
+	// Cross-field rules, reported at the attribute that breaks them.
+	at := func(attr string) *hcl.Range {
+		if rg, ok := s.ranges[attr]; ok {
+			return rg.Ptr()
+		}
+		return rb.DefRange.Ptr()
+	}
+	if r.Strategy == StrategyDisk && r.Rootfs != "" && r.Rootfs != Ext4 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Strategy does not fit the root filesystem",
+			Detail:   fmt.Sprintf("Release %q has a %s root, but the disk strategy writes ext4 only: use strategy = \"initrd\" (the disk is not written at all).", rb.Version, r.Rootfs),
+			Subject:  at("strategy"),
+		})
+	}
+	if r.RootSubvolume != "" && r.Rootfs != "" && r.Rootfs != Btrfs {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Subvolume on a non-btrfs root",
+			Detail:   fmt.Sprintf("Release %q sets root_subvolume but its root is %s; only btrfs has subvolumes.", rb.Version, r.Rootfs),
+			Subject:  at("root_subvolume"),
+		})
+	}
 	if rb.Build != nil {
 		if !nameRE.MatchString(rb.Build.Suite) {
 			diags = append(diags, &hcl.Diagnostic{
@@ -421,68 +471,157 @@ func decodeImage(ib *imageBlock) (*Image, hcl.Diagnostics) {
 // settings are the validated values of one settingsBlock; nil or empty
 // means not set at that level, or set to an invalid value (already
 // reported). set records which attributes were given at all, so that an
-// invalid value is not reported a second time as missing.
+// invalid value is not reported a second time as missing; ranges where.
 type settings struct {
 	set           map[string]bool
+	ranges        map[string]hcl.Range
 	strategy      *Strategy
 	rootfs        *Filesystem
+	bootFS        *Filesystem
+	generator     *InitrdGenerator
 	network       *Network
+	share         *ShareTransport
+	rootDevice    *RootDevice
 	kernel        string
 	initrd        string
 	rootPartition int
-	quirks        []Quirk // nil: not set
+	rootSubvolume string
+	guestFamily   string
+	sshUnit       string
+	notOffered    string
+	selinux       *bool
+	virtioConsole *bool
 }
 
 // override returns s with every setting that o sets replaced.
 func (s settings) override(o settings) settings {
-	set := map[string]bool{}
-	for k := range s.set {
-		set[k] = true
+	set, ranges := map[string]bool{}, map[string]hcl.Range{}
+	for _, m := range []settings{s, o} {
+		for k := range m.set {
+			set[k] = true
+		}
+		for k, v := range m.ranges {
+			ranges[k] = v
+		}
 	}
-	for k := range o.set {
-		set[k] = true
-	}
-	s.set = set
+	s.set, s.ranges = set, ranges
 	if o.strategy != nil {
 		s.strategy = o.strategy
 	}
 	if o.rootfs != nil {
 		s.rootfs = o.rootfs
 	}
+	if o.bootFS != nil {
+		s.bootFS = o.bootFS
+	}
+	if o.generator != nil {
+		s.generator = o.generator
+	}
 	if o.network != nil {
 		s.network = o.network
 	}
-	if o.kernel != "" {
-		s.kernel = o.kernel
+	if o.share != nil {
+		s.share = o.share
 	}
-	if o.initrd != "" {
-		s.initrd = o.initrd
+	if o.rootDevice != nil {
+		s.rootDevice = o.rootDevice
+	}
+	if o.selinux != nil {
+		s.selinux = o.selinux
+	}
+	if o.virtioConsole != nil {
+		s.virtioConsole = o.virtioConsole
+	}
+	for _, f := range []struct{ dst, src *string }{
+		{&s.kernel, &o.kernel}, {&s.initrd, &o.initrd}, {&s.rootSubvolume, &o.rootSubvolume},
+		{&s.guestFamily, &o.guestFamily}, {&s.sshUnit, &o.sshUnit}, {&s.notOffered, &o.notOffered},
+	} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
 	}
 	if o.rootPartition != 0 {
 		s.rootPartition = o.rootPartition
 	}
-	if o.quirks != nil {
-		s.quirks = o.quirks
-	}
 	return s
 }
 
+var (
+	unitRE      = regexp.MustCompile(`^[A-Za-z0-9@._-]+\.service$`)
+	subvolumeRE = regexp.MustCompile(`^[A-Za-z0-9@._/-]+$`)
+)
+
 func parseSettings(b *settingsBlock) (settings, hcl.Diagnostics) {
-	s := settings{set: map[string]bool{}}
+	s := settings{set: map[string]bool{}, ranges: map[string]hcl.Range{}}
 	var diags hcl.Diagnostics
-	for attr, v := range map[string]bool{
-		"strategy": b.Strategy != nil, "rootfs": b.Rootfs != nil, "network": b.Network != nil,
-		"kernel": b.Kernel != nil, "initrd": b.Initrd != nil,
+	for _, a := range []struct {
+		attr string
+		set  bool
+		rng  hcl.Range
+	}{
+		{"strategy", b.Strategy != nil, b.StrategyRange}, {"rootfs", b.Rootfs != nil, b.RootfsRange},
+		{"network", b.Network != nil, b.NetworkRange}, {"kernel", b.Kernel != nil, b.KernelRange},
+		{"initrd", b.Initrd != nil, b.InitrdRange}, {"boot_filesystem", b.BootFilesystem != nil, b.BootFilesystemRange},
+		{"initrd_generator", b.InitrdGenerator != nil, b.InitrdGeneratorRange},
+		{"guest_family", b.GuestFamily != nil, b.GuestFamilyRange}, {"ssh_unit", b.SSHUnit != nil, b.SSHUnitRange},
+		{"share_transport", b.ShareTransport != nil, b.ShareTransportRange},
+		{"root_subvolume", b.RootSubvolume != nil, b.RootSubvolumeRange}, {"root_device", b.RootDevice != nil, b.RootDeviceRange},
 	} {
-		if v {
-			s.set[attr] = true
+		if a.set {
+			s.set[a.attr] = true
+			s.ranges[a.attr] = a.rng
 		}
 	}
 	s.strategy = parseEnum(&diags, "strategy", b.Strategy, b.StrategyRange, Strategies)
 	s.rootfs = parseEnum(&diags, "rootfs", b.Rootfs, b.RootfsRange, Filesystems)
+	s.bootFS = parseEnum(&diags, "boot_filesystem", b.BootFilesystem, b.BootFilesystemRange, BootFilesystems)
+	s.generator = parseEnum(&diags, "initrd_generator", b.InitrdGenerator, b.InitrdGeneratorRange, InitrdGenerators)
 	s.network = parseEnum(&diags, "network", b.Network, b.NetworkRange, Networks)
+	s.share = parseEnum(&diags, "share_transport", b.ShareTransport, b.ShareTransportRange, ShareTransports)
+	s.rootDevice = parseEnum(&diags, "root_device", b.RootDevice, b.RootDeviceRange, RootDevices)
+	if g := parseEnum(&diags, "guest_family", b.GuestFamily, b.GuestFamilyRange, guestFamilies()); g != nil {
+		s.guestFamily = *g
+	}
 	s.kernel = parseGlob(&diags, "kernel", b.Kernel, b.KernelRange)
 	s.initrd = parseGlob(&diags, "initrd", b.Initrd, b.InitrdRange)
+	s.selinux, s.virtioConsole = b.SELinux, b.VirtioConsoleModule
+	if b.SSHUnit != nil {
+		if !unitRE.MatchString(*b.SSHUnit) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid ssh_unit",
+				Detail:   fmt.Sprintf("%q is not a systemd service name: want something like \"ssh.service\" or \"sshd.service\".", *b.SSHUnit),
+				Subject:  b.SSHUnitRange.Ptr(),
+			})
+		} else {
+			s.sshUnit = *b.SSHUnit
+		}
+	}
+	if b.RootSubvolume != nil {
+		v := *b.RootSubvolume
+		if !subvolumeRE.MatchString(v) || strings.HasPrefix(v, "/") || strings.Contains(v, "..") {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid root_subvolume",
+				Detail:   fmt.Sprintf("%q is not a btrfs subvolume path: want a relative name like \"root\" (it goes into rootflags=subvol=…).", v),
+				Subject:  b.RootSubvolumeRange.Ptr(),
+			})
+		} else {
+			s.rootSubvolume = v
+		}
+	}
+	if b.NotOffered != nil {
+		if strings.TrimSpace(*b.NotOffered) == "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Empty not_offered",
+				Detail:   "not_offered says why lib does not offer the release; an empty reason says nothing: remove it or give the reason.",
+				Subject:  b.NotOfferedRange.Ptr(),
+			})
+		} else {
+			s.notOffered = *b.NotOffered
+		}
+	}
 	if b.RootPartition != nil {
 		if n := *b.RootPartition; n < 1 || n > 128 {
 			diags = append(diags, &hcl.Diagnostic{
@@ -495,26 +634,11 @@ func parseSettings(b *settingsBlock) (settings, hcl.Diagnostics) {
 			s.rootPartition = n
 		}
 	}
-	if b.Quirks != nil {
-		s.quirks = []Quirk{}
-		for _, q := range *b.Quirks {
-			if !slices.Contains(Quirks, Quirk(q)) {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Unknown quirk",
-					Detail:   fmt.Sprintf("%q is not a known quirk: want %s.", q, quoteList(Quirks)),
-					Subject:  b.QuirksRange.Ptr(),
-				})
-				continue
-			}
-			if !slices.Contains(s.quirks, Quirk(q)) {
-				s.quirks = append(s.quirks, Quirk(q))
-			}
-		}
-		slices.Sort(s.quirks)
-	}
 	return s, diags
 }
+
+// guestFamilies are the families package guest has assets for.
+func guestFamilies() []string { return guest.FamilyNames() }
 
 // parseEnum checks an optional attribute against its valid values.
 func parseEnum[T ~string](diags *hcl.Diagnostics, attr string, value *string, rng hcl.Range, valid []T) *T {

@@ -11,19 +11,20 @@ import (
 type Strategy string
 
 const (
-	// StrategyDisk writes the guest assets into the root filesystem.
+	// StrategyDisk writes the guest assets into the ext4 root filesystem
+	// (go-diskfs).
 	StrategyDisk Strategy = "disk"
-	// StrategyCredentials passes the units as systemd credentials at boot
-	// (systemd ≥ 256), leaving the disk untouched.
-	StrategyCredentials Strategy = "credentials"
-	// StrategyCloudInit attaches a NoCloud seed that installs the units.
-	StrategyCloudInit Strategy = "cloud-init"
+	// StrategyInitrd leaves the disk alone and appends the guest assets to
+	// the distro's initrd, which hands them to the booted system in /run
+	// (package initrd): any root filesystem.
+	StrategyInitrd Strategy = "initrd"
 )
 
-// Strategies lists the valid strategies.
-var Strategies = []Strategy{StrategyDisk, StrategyCredentials, StrategyCloudInit}
+// Strategies lists the valid strategies. Others (systemd credentials, a
+// cloud-init seed) are not implemented and so not accepted.
+var Strategies = []Strategy{StrategyDisk, StrategyInitrd}
 
-// Filesystem is the type of an image's root filesystem.
+// Filesystem is the type of a filesystem in an image.
 type Filesystem string
 
 // Root filesystems found in the distros' cloud images.
@@ -35,6 +36,34 @@ const (
 
 // Filesystems lists the valid root filesystems.
 var Filesystems = []Filesystem{Ext4, XFS, Btrfs}
+
+// BootFilesystems lists the filesystems the kernel and initrd can be read
+// from (package diskimage reads ext4 and xfs).
+var BootFilesystems = []Filesystem{Ext4, XFS}
+
+// RootDevice is how the kernel command line names the root filesystem.
+type RootDevice string
+
+const (
+	RootByDevice   RootDevice = "device"   // root=/dev/vdaN (no initrd needed)
+	RootByUUID     RootDevice = "uuid"     // root=UUID=<filesystem UUID>
+	RootByLabel    RootDevice = "label"    // root=LABEL=<filesystem label>
+	RootByPartUUID RootDevice = "partuuid" // root=PARTUUID=<GPT partition GUID>
+)
+
+// RootDevices lists the valid root device kinds.
+var RootDevices = []RootDevice{RootByDevice, RootByUUID, RootByLabel, RootByPartUUID}
+
+// InitrdGenerator is the tool that builds the distro's initrd.
+type InitrdGenerator string
+
+const (
+	Dracut         InitrdGenerator = "dracut"          // systemd in the initrd
+	InitramfsTools InitrdGenerator = "initramfs-tools" // busybox /init and scripts
+)
+
+// InitrdGenerators lists the valid initrd generators.
+var InitrdGenerators = []InitrdGenerator{Dracut, InitramfsTools}
 
 // Network is the stack that configures the network in the stock image.
 type Network string
@@ -51,23 +80,17 @@ const (
 // Networks lists the valid network stacks.
 var Networks = []Network{NetworkNetworkd, NetworkNetplan, NetworkNetworkManager}
 
-// Quirk is a property of a distro that the patcher or the runner must work
-// around.
-type Quirk string
+// ShareTransport is how the guest kernel mounts the Nix store and shared
+// directories.
+type ShareTransport string
 
 const (
-	// QuirkSELinux: SELinux is enforcing; files written into the image need
-	// a security label (or a relabel at boot).
-	QuirkSELinux Quirk = "selinux"
-	// QuirkNo9P: the kernel has no 9p/virtio-9p support (RHEL kernels), so
-	// the Nix store and shared directories cannot be mounted over 9p.
-	QuirkNo9P Quirk = "no-9p"
-	// QuirkSnapd: snapd is installed and slows down boot; mask it.
-	QuirkSnapd Quirk = "snapd"
+	Share9P       ShareTransport = "9p"
+	ShareVirtiofs ShareTransport = "virtiofs" // EL kernels build no 9p
 )
 
-// Quirks lists the valid quirks.
-var Quirks = []Quirk{QuirkSELinux, QuirkNo9P, QuirkSnapd}
+// ShareTransports lists the valid share transports.
+var ShareTransports = []ShareTransport{Share9P, ShareVirtiofs}
 
 // Systems lists the Nix systems images can be given for.
 var Systems = []string{"x86_64-linux", "aarch64-linux"}
@@ -99,14 +122,39 @@ type Release struct {
 	Rootfs   Filesystem
 	// Kernel and Initrd are path globs relative to the guest's root
 	// directory ("boot/vmlinuz-*"), matching the kernel and initrd to use
-	// for direct kernel boot.
+	// for direct kernel boot; on a separate /boot partition they are
+	// looked up without "boot/".
 	Kernel, Initrd string
+	// BootFilesystem is the filesystem holding the kernel and initrd
+	// (ext4 or xfs).
+	BootFilesystem Filesystem
 	// RootPartition is the number of the partition holding the root
-	// filesystem (1 = first); 0 when not known, in which case it has to be
-	// discovered from the image.
+	// filesystem (1 = first); 0 (the default) lets the patcher find it by
+	// type and filesystem, as it should be.
 	RootPartition int
-	Network       Network
-	Quirks        []Quirk // sorted, no duplicates
+	// RootDevice is how root= names the root; RootSubvolume the btrfs
+	// subvolume mounted as / (rootflags=subvol=…), "" for none.
+	RootDevice    RootDevice
+	RootSubvolume string
+	// InitrdGenerator built the distro's initrd.
+	InitrdGenerator InitrdGenerator
+	Network         Network
+	// GuestFamily selects the guest assets' per-family content (package
+	// guest: the units to mask).
+	GuestFamily string
+	// SSHUnit is the OpenSSH server unit ("ssh.service", "sshd.service").
+	SSHUnit string
+	// SELinux: the image enforces SELinux; distrotest boots it permissive
+	// unless a test asks for enforcing.
+	SELinux bool
+	// VirtioConsoleModule: virtio_console is a module (RHEL kernels), so
+	// hvc0 appears late.
+	VirtioConsoleModule bool
+	// ShareTransport is how the Nix store and shares reach the guest.
+	ShareTransport ShareTransport
+	// NotOffered, when set, says why lib does not offer the release
+	// although the patcher could prepare it.
+	NotOffered string
 
 	// Build says how to build the image from packages; nil when it cannot.
 	Build *Build
@@ -117,14 +165,22 @@ type Release struct {
 // Ref returns "distro/version", the name users pass on the command line.
 func (r *Release) Ref() string { return r.Distro + "/" + r.Version }
 
-// Supported reports whether the image patcher can prepare this release
-// today: only the disk strategy on an ext4 root is implemented.
+// Supported reports whether the image patcher can prepare this release:
+// the disk strategy needs an ext4 root; the initrd strategy takes any root
+// filesystem, with the kernel on ext4 or xfs (BootFilesystems).
 func (r *Release) Supported() bool {
-	return r.Strategy == StrategyDisk && r.Rootfs == Ext4
+	switch r.Strategy {
+	case StrategyDisk:
+		return r.Rootfs == Ext4
+	case StrategyInitrd:
+		return slices.Contains(BootFilesystems, r.BootFilesystem) && slices.Contains(InitrdGenerators, r.InitrdGenerator)
+	}
+	return false
 }
 
-// HasQuirk reports whether q applies to the release.
-func (r *Release) HasQuirk(q Quirk) bool { return slices.Contains(r.Quirks, q) }
+// Offered reports whether lib offers the release: supported and not
+// withdrawn with not_offered.
+func (r *Release) Offered() bool { return r.Supported() && r.NotOffered == "" }
 
 // Systems returns the Nix systems the release has images for, sorted.
 func (r *Release) Systems() []string {

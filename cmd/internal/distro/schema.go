@@ -66,11 +66,36 @@ type settingsBlock struct {
 	RootPartition      *int      `hcl:"root_partition,optional"`
 	RootPartitionRange hcl.Range `hcl:"root_partition,attr_value_range"`
 
+	RootDevice      *string   `hcl:"root_device,optional"`
+	RootDeviceRange hcl.Range `hcl:"root_device,attr_value_range"`
+
+	RootSubvolume      *string   `hcl:"root_subvolume,optional"`
+	RootSubvolumeRange hcl.Range `hcl:"root_subvolume,attr_value_range"`
+
+	BootFilesystem      *string   `hcl:"boot_filesystem,optional"`
+	BootFilesystemRange hcl.Range `hcl:"boot_filesystem,attr_value_range"`
+
+	InitrdGenerator      *string   `hcl:"initrd_generator,optional"`
+	InitrdGeneratorRange hcl.Range `hcl:"initrd_generator,attr_value_range"`
+
 	Network      *string   `hcl:"network,optional"`
 	NetworkRange hcl.Range `hcl:"network,attr_value_range"`
 
-	Quirks      *[]string `hcl:"quirks,optional"`
-	QuirksRange hcl.Range `hcl:"quirks,attr_value_range"`
+	GuestFamily      *string   `hcl:"guest_family,optional"`
+	GuestFamilyRange hcl.Range `hcl:"guest_family,attr_value_range"`
+
+	SSHUnit      *string   `hcl:"ssh_unit,optional"`
+	SSHUnitRange hcl.Range `hcl:"ssh_unit,attr_value_range"`
+
+	SELinux *bool `hcl:"selinux,optional"`
+
+	VirtioConsoleModule *bool `hcl:"virtio_console_module,optional"`
+
+	ShareTransport      *string   `hcl:"share_transport,optional"`
+	ShareTransportRange hcl.Range `hcl:"share_transport,attr_value_range"`
+
+	NotOffered      *string   `hcl:"not_offered,optional"`
+	NotOfferedRange hcl.Range `hcl:"not_offered,attr_value_range"`
 }
 
 type buildBlock struct {

@@ -68,6 +68,9 @@ type MachineConfig struct {
 	SharedDirs map[string]SharedDir `json:"shared_dirs"`
 	// NixStore, when set, is mounted read-only over /nix/store.
 	NixStore string `json:"nix_store"`
+	// SELinuxEnforcing boots SELinux enforcing on SELinux distros, which
+	// boot permissive by default (nix-vm-test's selinuxEnforcing).
+	SELinuxEnforcing bool `json:"selinux_enforcing"`
 	// ExtraPathsToRegister are store paths whose closure the guest's Nix
 	// database gets (through NixRegistration).
 	ExtraPathsToRegister []string `json:"extra_paths_to_register"`

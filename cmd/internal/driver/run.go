@@ -317,6 +317,8 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 			Logger:          logger.With(report.MachineKey, mc.Name),
 			Console:         rep.SerialWriter(mc.Name),
 			Internet:        opt.Internet,
+			// enforcing=1 after the image's enforcing=0 (guest.Family.BootParams)
+			SELinuxEnforcing: mc.SELinuxEnforcing,
 			// QEMU_OPTS: after the runner's own arguments, so they win
 			ExtraQEMUArgs: opt.ExtraQEMUArgs,
 		}

@@ -5,6 +5,13 @@
 // for speed, and the kernel command-line parameters that give one prepared
 // image its per-machine identity.
 //
+// Family holds what differs between distro families (masks that exist
+// there, the SSH unit, SELinux, NetworkManager, virtio_console as a module);
+// PlanFor(family) is the plan the disk strategy writes, RuntimePlan the same
+// under /run for the initrd strategy, NewPlan the Debian one.
+// What the guest can find out itself at boot, the setup script finds out,
+// so the assets stay one set of files.
+//
 // The package is pure: Plan describes the edits, the patcher
 // (cmd/internal/imagepatch) applies them, and KernelParams builds the
 // distrotest.* parameters the guest's setup script reads at boot.
@@ -65,39 +72,6 @@ type Plan struct {
 	Symlinks []Symlink
 }
 
-// Masked lists the units masked in the image: serial gettys on the consoles
-// the driver uses, remote logins, periodic jobs and first-boot provisioning
-// that only cost time or make runs nondeterministic.
-var Masked = []string{
-	"serial-getty@ttyS0.service",
-	"serial-getty@hvc0.service",
-	"ssh.service",
-	"ssh.socket",
-	"sshd.service",
-	"apt-daily.timer",
-	"apt-daily-upgrade.timer",
-	"apt-daily.service",
-	"apt-daily-upgrade.service",
-	"e2scrub_all.timer",
-	"e2scrub_reap.service",
-	"cloud-init-local.service",
-	"cloud-init.service",
-	"cloud-config.service",
-	"cloud-final.service",
-	"cloud-init-main.service",
-	"cloud-init-network.service",
-	"systemd-networkd.service",
-	"systemd-networkd.socket",
-	"systemd-networkd-varlink.socket",
-	"systemd-networkd-wait-online.service",
-	"NetworkManager-wait-online.service",
-	"snapd.service",
-	"snapd.socket",
-	"snapd.seeded.service",
-	"man-db.timer",
-	"fstrim.timer",
-}
-
 const (
 	unitDir   = "/etc/systemd/system"
 	scriptDir = "/opt/distrotest"
@@ -111,12 +85,17 @@ func asset(name string) []byte {
 	return data
 }
 
-// NewPlan returns the edits that install the backdoor and setup units and
-// mask the units in Masked. Networking needs no network manager: the setup
+// NewPlan is PlanFor(Debian()).
+func NewPlan() Plan { return PlanFor(Debian()) }
+
+// PlanFor returns the edits that install the backdoor and setup units and
+// mask the family's units (Family.Masked): serial gettys on the consoles
+// the driver uses, remote logins, periodic jobs and first-boot provisioning
+// that only cost time or make runs nondeterministic. Networking needs no network manager: the setup
 // script gives every NIC a static address (QEMU's user-mode network always
 // uses 10.0.2.15), which is deterministic and boots faster. It touches only small directories (/opt, /etc/systemd/...), never
 // one that is likely to be hash-indexed.
-func NewPlan() Plan {
+func PlanFor(f Family) Plan {
 	wants := unitDir + "/multi-user.target.wants"
 	p := Plan{
 		Dirs: []Dir{
@@ -141,7 +120,7 @@ func NewPlan() Plan {
 			{Path: wants + "/distrotest-growfs.service", Target: unitDir + "/distrotest-growfs.service"},
 		},
 	}
-	for _, u := range Masked {
+	for _, u := range f.Masked() {
 		p.Symlinks = append(p.Symlinks, Symlink{Path: unitDir + "/" + u, Target: "/dev/null"})
 	}
 	return p
@@ -199,6 +178,9 @@ type Identity struct {
 	// GrowFS grows the root partition and file system to the end of the
 	// disk at boot (the disk is larger than the image's).
 	GrowFS bool
+	// SELinuxEnforcing boots SELinux enforcing (enforcing=1, after the
+	// image's enforcing=0 from Family.BootParams).
+	SELinuxEnforcing bool
 }
 
 // maxCmdline is the x86 kernel command line limit (COMMAND_LINE_SIZE).
@@ -282,6 +264,9 @@ func KernelParams(id Identity) ([]string, error) {
 			return nil, fmt.Errorf("nix registration %q: must be a path under /nix/store without spaces or quotes", id.NixRegistration)
 		}
 		out = append(out, "distrotest.register="+path.Clean(id.NixRegistration))
+	}
+	if id.SELinuxEnforcing {
+		out = append(out, "enforcing=1")
 	}
 	for _, s := range id.Shares {
 		if !validName(s.Tag) || len(s.Tag) > 31 {

@@ -199,7 +199,8 @@ func TestSetupScriptMounts(t *testing.T) {
 		virtiofs bool
 		want     string
 	}{
-		{name: "9p", want: `modprobe -q 9pnet_virtio
+		{name: "9p", want: `modprobe -q virtio_console
+modprobe -q 9pnet_virtio
 modprobe -q 9p
 modprobe -q overlay
 mkdir -p /nix/.ro-store /nix/.rw-store /nix/store
@@ -213,7 +214,8 @@ mount -t 9p -o rw,trans=virtio,version=9p2000.L,msize=131072 data /mnt/data
 mkdir -p /tmp/ro
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=131072 ro /tmp/ro
 `},
-		{name: "virtiofs", virtiofs: true, want: `modprobe -q virtiofs
+		{name: "virtiofs", virtiofs: true, want: `modprobe -q virtio_console
+modprobe -q virtiofs
 modprobe -q overlay
 mkdir -p /nix/.ro-store /nix/.rw-store /nix/store
 mount -t virtiofs -o ro nix-store /nix/.ro-store

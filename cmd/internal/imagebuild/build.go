@@ -66,7 +66,11 @@ func Build(ctx context.Context, req Request, opts Options) (string, error) {
 	if os.Geteuid() != 0 {
 		return "", fmt.Errorf("building %s: %w", name, errNotRoot)
 	}
-	tools, err := findTools(lookPath)
+	needed := buildTools
+	if recipe.Shape != "" {
+		needed = append(slices.Clone(buildTools), shapeTools...)
+	}
+	tools, err := findTools(needed, lookPath)
 	if err != nil {
 		return "", fmt.Errorf("building %s: %w", name, err)
 	}
@@ -160,6 +164,10 @@ func (b *builder) build(ctx context.Context) error {
 		{"assembling the GPT disk", b.disk},
 		{"converting to qcow2", b.convert},
 	}
+	if b.recipe.Shape != "" {
+		steps[1].name, steps[1].fn = "configuring the "+b.recipe.Shape+" shape and making its filesystems", b.shapeFilesystems
+		steps[2].fn = b.shapeDisk
+	}
 	for i, s := range steps {
 		b.printf("[%d/%d] %s ...\n", i+1, len(steps), s.name)
 		t := time.Now()
@@ -194,6 +202,9 @@ func mmdebstrapArgs(r Recipe, dir string) []string {
 	}
 	for _, o := range r.DpkgOptions {
 		args = append(args, "--dpkgopt="+o)
+	}
+	for _, h := range r.CustomizeHooks {
+		args = append(args, "--customize-hook="+h)
 	}
 	return append(args, r.Suite, dir, r.Mirror)
 }
@@ -266,46 +277,19 @@ func (b *builder) configureRoot() error {
 		{"etc/fstab", "# <file system> <mount point> <type> <options> <dump> <pass>\n" +
 			"UUID=" + b.rootUUID + "\t/\text4\trw,discard,errors=remount-ro\t0\t1\n"},
 	}
-	for _, f := range files {
-		if err := root.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		if err := root.WriteFile(f.path, []byte(f.data), 0o644); err != nil {
-			return err
-		}
-	}
-	// mmdebstrap copies the host's resolver configuration; it means nothing in a VM.
-	if err := root.Remove("etc/resolv.conf"); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := writeRootFiles(root, files); err != nil {
 		return err
 	}
-
 	if _, err := root.Stat("usr/lib/systemd/systemd-networkd"); err != nil {
 		return fmt.Errorf("systemd-networkd is missing from the image: %w", err)
 	}
-	kernel, initrd, version, err := findKernel(root)
+	kernel, initrd, version, err := findKernel(root, "initrd.img-%s")
 	if err != nil {
 		return err
 	}
-	status, err := root.ReadFile("var/lib/dpkg/status")
+	pkgs, systemd, err := b.checkPackages(root)
 	if err != nil {
 		return err
-	}
-	pkgs, err := installedPackages(status)
-	if err != nil {
-		return err
-	}
-	var missing []string
-	for _, p := range b.recipe.Packages {
-		if _, ok := pkgs[p]; !ok {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("packages not installed: %s", strings.Join(missing, ", "))
-	}
-	systemd, err := upstreamMajor(pkgs["systemd"])
-	if err != nil {
-		return fmt.Errorf("systemd version: %w", err)
 	}
 	b.info = BuildInfo{
 		Version:        1,
@@ -327,8 +311,54 @@ func (b *builder) configureRoot() error {
 	return nil
 }
 
-// findKernel finds the one kernel in /boot and its initrd.
-func findKernel(root *os.Root) (kernel, initrd, version string, err error) {
+// writeRootFiles replaces files in the tree (never through a symlink) and
+// removes the host's resolver configuration, which mmdebstrap copies in and
+// which means nothing in a VM.
+func writeRootFiles(root *os.Root, files []struct{ path, data string }) error {
+	for _, f := range files {
+		if err := root.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := root.WriteFile(f.path, []byte(f.data), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := root.Remove("etc/resolv.conf"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// checkPackages returns the installed packages and systemd's major
+// version, and fails when a package of the recipe is missing.
+func (b *builder) checkPackages(root *os.Root) (map[string]string, int, error) {
+	status, err := root.ReadFile("var/lib/dpkg/status")
+	if err != nil {
+		return nil, 0, err
+	}
+	pkgs, err := installedPackages(status)
+	if err != nil {
+		return nil, 0, err
+	}
+	var missing []string
+	for _, p := range b.recipe.Packages {
+		if _, ok := pkgs[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, 0, fmt.Errorf("packages not installed: %s", strings.Join(missing, ", "))
+	}
+	systemd, err := upstreamMajor(pkgs["systemd"])
+	if err != nil {
+		return nil, 0, fmt.Errorf("systemd version: %w", err)
+	}
+	return pkgs, systemd, nil
+}
+
+// findKernel finds the one kernel in /boot and its initrd, named by
+// initrdName with %s for the kernel version ("initrd.img-%s").
+func findKernel(root *os.Root, initrdName string) (kernel, initrd, version string, err error) {
 	dir, err := root.Open("boot")
 	if err != nil {
 		return "", "", "", err
@@ -349,7 +379,7 @@ func findKernel(root *os.Root) (kernel, initrd, version string, err error) {
 		return "", "", "", fmt.Errorf("want one kernel in /boot, found %d (%s)", len(versions), strings.Join(names, " "))
 	}
 	version = versions[0]
-	kernel, initrd = "boot/vmlinuz-"+version, "boot/initrd.img-"+version
+	kernel, initrd = "boot/vmlinuz-"+version, "boot/"+fmt.Sprintf(initrdName, version)
 	if fi, err := root.Stat(initrd); err != nil || fi.Size() == 0 {
 		return "", "", "", fmt.Errorf("no initrd for kernel %s in /boot (%s)", version, strings.Join(names, " "))
 	}

@@ -95,6 +95,16 @@ type BuildInfo struct {
 	BuiltAt        time.Time         `json:"built_at"`
 	BuildSeconds   float64           `json:"build_seconds"`
 	Packages       map[string]string `json:"packages"`
+
+	// Set for shape images (Recipe.Shape) only.
+	Shape string `json:"shape,omitempty"`
+	// BootPartition is the number of the partition mounted at /boot;
+	// Kernel and Initrd are then paths in that filesystem.
+	BootPartition int             `json:"boot_partition,omitempty"`
+	RootSubvolume string          `json:"root_subvolume,omitempty"`
+	KernelArgs    string          `json:"kernel_args,omitempty"` // root=..., as in the boot entry
+	BootEntry     string          `json:"boot_entry,omitempty"`  // BLS entry, a path in the /boot filesystem
+	Partitions    []PartitionInfo `json:"partitions,omitempty"`
 }
 
 // LoadInfo reads build.json from a cache entry directory.

@@ -27,10 +27,10 @@ var buildTools = []tool{
 
 // findTools resolves every build tool with look and reports all missing
 // ones at once, with an install hint.
-func findTools(look func(string) (string, error)) (map[string]string, error) {
+func findTools(needed []tool, look func(string) (string, error)) (map[string]string, error) {
 	paths := map[string]string{}
 	var names, pkgs []string
-	for _, t := range buildTools {
+	for _, t := range needed {
 		p, err := look(t.name)
 		if err != nil {
 			names = append(names, t.name)
@@ -130,6 +130,7 @@ func toolVersions(ctx context.Context, log *slog.Logger, paths map[string]string
 		"mkfs.vfat":  "--version",
 		"sgdisk":     "--version",
 		"qemu-img":   "--version",
+		"mkfs.xfs":   "-V",
 	}
 	versions := map[string]string{}
 	for name, p := range paths {

@@ -35,7 +35,7 @@ func TestFindTools(t *testing.T) {
 				}
 				return "/bin/" + name, nil
 			}
-			paths, err := findTools(look)
+			paths, err := findTools(buildTools, look)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("findTools error = %v, want %q", err, tt.wantErr)

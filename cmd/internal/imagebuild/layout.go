@@ -29,8 +29,16 @@ type Partition struct {
 	Type       string `json:"type"` // sgdisk code, TypeLinux etc.
 	Filesystem string `json:"filesystem,omitempty"`
 	Label      string `json:"label,omitempty"` // filesystem label
-	First      int64  `json:"first_sector"`
-	Last       int64  `json:"last_sector"`
+	// Mount is where the guest mounts it ("/", "/boot"); empty for the
+	// Debian layout, whose fstab is written by hand.
+	Mount       string   `json:"mount,omitempty"`
+	MkfsOptions []string `json:"mkfs_options,omitempty"`
+	// Subvolumes (btrfs) are made at the top level; the first holds the
+	// tree mounted at Mount.
+	Subvolumes []string `json:"subvolumes,omitempty"`
+	Fstab      string   `json:"fstab,omitempty"` // fstab options, dump and pass
+	First      int64    `json:"first_sector"`
+	Last       int64    `json:"last_sector"`
 }
 
 // Offset is the partition's start in bytes.

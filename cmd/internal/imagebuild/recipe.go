@@ -68,6 +68,9 @@ var debianArches = map[string]struct{ deb, kernel string }{
 var releases = []Release{
 	{Distro: "debian", Release: "12", Suite: "bookworm", Arches: []string{"x86_64-linux"}},
 	{Distro: "debian", Release: "13", Suite: "trixie", Arches: []string{"x86_64-linux"}},
+	{Distro: ShapeDistro, Release: ShapeEL, Suite: shapeSuite, Arches: []string{"x86_64-linux"}},
+	{Distro: ShapeDistro, Release: ShapeFedora, Suite: shapeSuite, Arches: []string{"x86_64-linux"}},
+	{Distro: ShapeDistro, Release: ShapeUbuntu, Suite: shapeSuite, Arches: []string{"x86_64-linux"}},
 }
 
 // Releases lists what Build can build, sorted by distro and release.
@@ -136,6 +139,11 @@ type Recipe struct {
 	Hostname      string   `json:"hostname"`
 	DiskSize      int64    `json:"disk_size"`
 	Layout        Layout   `json:"layout"`
+	// Shape is the family shape (ShapeEL...) of a stand-in image; empty
+	// for a Debian image.
+	Shape string `json:"shape,omitempty"`
+	// CustomizeHooks are mmdebstrap --customize-hook scripts.
+	CustomizeHooks []string `json:"customize_hooks,omitempty"`
 }
 
 // recipeFor validates req and returns its recipe.
@@ -161,11 +169,23 @@ func recipeFor(req Request) (Recipe, error) {
 		return Recipe{}, fmt.Errorf("building %s: mirror %q: want an http://, https:// or file:// URL", rel.Ref(), mirror)
 	}
 	mirror = strings.TrimRight(mirror, "/")
-	layout, err := NewLayout(diskSize)
+	var shape shapeSpec
+	if rel.Distro == ShapeDistro {
+		shape, _ = shapeFor(rel.Release)
+	}
+	var layout Layout
+	var err error
+	if shape.name != "" {
+		layout, err = shapeLayout(diskSize, shape.parts)
+	} else {
+		layout, err = NewLayout(diskSize)
+	}
 	if err != nil {
 		return Recipe{}, fmt.Errorf("building %s: %w", rel.Ref(), err)
 	}
 	pkgs := append([]string{arch.kernel}, basePackages...)
+	pkgs = slices.DeleteFunc(pkgs, func(p string) bool { return slices.Contains(shape.drop, p) })
+	pkgs = append(pkgs, shape.packages...)
 	for _, p := range req.ExtraPackages {
 		if !debianPackage.MatchString(p) {
 			return Recipe{}, fmt.Errorf("building %s: extra package %q is not a Debian package name", rel.Ref(), p)
@@ -173,20 +193,26 @@ func recipeFor(req Request) (Recipe, error) {
 		pkgs = append(pkgs, p)
 	}
 	slices.Sort(pkgs)
+	hostname := rel.Distro
+	if shape.name != "" {
+		hostname = rel.Distro + "-" + shape.name
+	}
 	return Recipe{
-		RecipeVersion: RecipeVersion,
-		Distro:        rel.Distro,
-		Release:       rel.Release,
-		Arch:          req.Arch,
-		Suite:         rel.Suite,
-		DebianArch:    arch.deb,
-		Mirror:        mirror,
-		Variant:       "minbase",
-		Packages:      slices.Compact(pkgs),
-		DpkgOptions:   slices.Clone(dpkgExcludes),
-		Hostname:      rel.Distro,
-		DiskSize:      diskSize,
-		Layout:        layout,
+		Shape:          shape.name,
+		CustomizeHooks: slices.Clone(shape.hooks),
+		RecipeVersion:  RecipeVersion,
+		Distro:         rel.Distro,
+		Release:        rel.Release,
+		Arch:           req.Arch,
+		Suite:          rel.Suite,
+		DebianArch:     arch.deb,
+		Mirror:         mirror,
+		Variant:        "minbase",
+		Packages:       slices.Compact(pkgs),
+		DpkgOptions:    slices.Clone(dpkgExcludes),
+		Hostname:       hostname,
+		DiskSize:       diskSize,
+		Layout:         layout,
 	}, nil
 }
 

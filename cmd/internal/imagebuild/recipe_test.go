@@ -54,7 +54,7 @@ func TestRecipeFor(t *testing.T) {
 		{name: "debian 13", req: Request{Distro: "debian", Release: "13", Arch: "x86_64-linux"}, wantSuite: "trixie"},
 		{name: "debian 12", req: Request{Distro: "debian", Release: "12", Arch: "x86_64-linux"}, wantSuite: "bookworm"},
 		{name: "unknown release", req: Request{Distro: "debian", Release: "11", Arch: "x86_64-linux"},
-			wantErr: "building debian/11: not supported (supported: debian/12 (x86_64-linux), debian/13 (x86_64-linux))"},
+			wantErr: "building debian/11: not supported (supported: debian/12 (x86_64-linux), debian/13 (x86_64-linux), shape/el (x86_64-linux), shape/fedora (x86_64-linux), shape/ubuntu (x86_64-linux))"},
 		{name: "unknown distro", req: Request{Distro: "fedora", Release: "41", Arch: "x86_64-linux"},
 			wantErr: "building fedora/41: not supported"},
 		{name: "unknown arch", req: Request{Distro: "debian", Release: "13", Arch: "aarch64-linux"},
@@ -176,6 +176,9 @@ func TestReleases(t *testing.T) {
 	want := []Release{
 		{Distro: "debian", Release: "12", Suite: "bookworm", Arches: []string{"x86_64-linux"}},
 		{Distro: "debian", Release: "13", Suite: "trixie", Arches: []string{"x86_64-linux"}},
+		{Distro: "shape", Release: "el", Suite: "trixie", Arches: []string{"x86_64-linux"}},
+		{Distro: "shape", Release: "fedora", Suite: "trixie", Arches: []string{"x86_64-linux"}},
+		{Distro: "shape", Release: "ubuntu", Suite: "trixie", Arches: []string{"x86_64-linux"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Releases() (-want +got):\n%s", diff)

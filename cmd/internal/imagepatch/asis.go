@@ -49,12 +49,12 @@ func asIs(ctx context.Context, input, outDir string, spec Spec, reason string, s
 		KernelParams: []string{},
 	}
 	var boot diskimage.Boot
-	var bootFS *diskimage.FS
+	var bootFS diskimage.Files
 	if root, err := img.Root(spec.RootPartition); err == nil {
 		m.RootDevice, m.Filesystem = root.Device(), root.Filesystem
 		if root.Filesystem == "ext4" {
 			if fsys, err := img.Ext4(root); err == nil {
-				if b, bfs, err := img.FindBoot(fsys, spec.Kernel, spec.Initrd); err == nil {
+				if b, bfs, err := img.FindBoot(root, fsys, spec.Kernel, spec.Initrd); err == nil {
 					boot, bootFS = b, bfs
 				} else {
 					log.Info("no kernel for a direct kernel boot: booting through the firmware", "err", err)

@@ -16,11 +16,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/distrotest/distrotest/cmd/internal/diskimage/imagetest"
+	"github.com/distrotest/distrotest/cmd/internal/distro"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
 )
 
-var spec = Spec{Distro: "debian", Release: "13", System: "x86_64-linux", Strategy: "disk", Rootfs: "ext4"}
+var spec = Spec{Spec: distro.Spec{Distro: "debian", Release: "13", Strategy: "disk", Rootfs: "ext4"}, System: "x86_64-linux"}
 
 // debianFiles is a root filesystem with what the patcher reads and what a
 // Debian cloud image has where the plan writes.
@@ -368,7 +369,7 @@ func TestBadInputs(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(nonEmpty, "keep"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cloudInit := Spec{Distro: "rocky", Release: "9", Strategy: "cloud-init"}
+	cloudInit := Spec{Spec: distro.Spec{Distro: "rocky", Release: "9", Strategy: "cloud-init"}}
 
 	tests := []struct {
 		name, input, out, want string
@@ -380,13 +381,13 @@ func TestBadInputs(t *testing.T) {
 		{"truncated raw", write("trunc.raw", rawBytes[:32<<20]), "", "past the end of the", spec},
 		{"truncated qcow2", write("trunc.qcow2", qcowBytes[:320<<10]), "", "past the end of the file", spec},
 		{"no partition table", write("zeros.raw", make([]byte, 4<<20)), "", "no GPT or MBR partition table", spec},
-		{"xfs root", xfsRoot.Raw, "", `root filesystem (partition 2) is xfs; the disk strategy writes ext4 only: describe debian/13 with strategy "credentials" (systemd 256 or newer) or "cloud-init"`, spec},
+		{"xfs root", xfsRoot.Raw, "", `root filesystem (partition 2) is xfs; the disk strategy writes ext4 only: describe debian/13 with strategy = "initrd" (the disk is left alone, any root filesystem)`, spec},
 		{"no linux root", espOnly.Raw, "", "no partition holds a Linux root filesystem", spec},
-		{"root partition not found", good.Raw, "", "partition 3 not found", Spec{Distro: "debian", Release: "13", Strategy: "disk", RootPartition: 3}},
-		{"rootfs mismatch", good.Raw, "", `described with rootfs "btrfs"`, Spec{Distro: "fedora", Release: "41", Strategy: "disk", Rootfs: "btrfs"}},
+		{"root partition not found", good.Raw, "", "partition 3 not found", Spec{Spec: distro.Spec{Distro: "debian", Release: "13", Strategy: "disk", RootPartition: 3}}},
+		{"rootfs mismatch", good.Raw, "", `described with rootfs "btrfs"`, Spec{Spec: distro.Spec{Distro: "fedora", Release: "41", Strategy: "disk", Rootfs: "btrfs"}}},
 		{"no kernel", noKernel.Raw, "", "no kernel matching /boot/vmlinuz-* in the filesystem of partition 1", spec},
 		{"journal needs recovery", recovery.Raw, "", "its journal needs recovery", spec},
-		{"strategy not implemented", good.Raw, "", `rocky/9 uses strategy "cloud-init"; the patcher implements only "disk"`, cloudInit},
+		{"strategy not implemented", good.Raw, "", `rocky/9 uses strategy "cloud-init"; the patcher implements "disk" (guest assets written into an ext4 root) and "initrd"`, cloudInit},
 		{"output not writable", good.Raw, "/proc/distrotest-out", "writing output /proc/distrotest-out: cannot create a directory in /proc", spec},
 		{"output on a read-only filesystem", good.Raw, "READONLY", "read-only file system", spec},
 		{"output is a file", good.Raw, write("afile", []byte("x")), "exists and is not a directory", spec},
@@ -454,7 +455,7 @@ func TestReplacePrepared(t *testing.T) {
 		}
 	}
 	before := fileSum(t, filepath.Join(out, "manifest.json"))
-	bad := Spec{Distro: "debian", Release: "13", Strategy: "disk", Kernel: "/boot/nothing-*"}
+	bad := Spec{Spec: distro.Spec{Distro: "debian", Release: "13", Strategy: "disk", Kernel: "/boot/nothing-*"}}
 	if _, _, err := Patch(context.Background(), d.Raw, out, bad, guest.NewPlan(), Options{}); err == nil {
 		t.Fatal("patch with a bad kernel pattern succeeded")
 	}

@@ -94,6 +94,9 @@ type Config struct {
 	// Virtiofsd is the virtiofsd binary (the Rust one, which runs
 	// unprivileged with --sandbox=none); needed for virtiofs.
 	Virtiofsd string
+	// SELinuxEnforcing boots SELinux enforcing (enforcing=1 after the
+	// image's enforcing=0); see guest.Identity.
+	SELinuxEnforcing bool
 	// NICs are the machine's VLAN network cards.
 	NICs []NIC
 	// Hosts are all nodes of the test, for the guest's /etc/hosts.
@@ -274,11 +277,13 @@ func New(cfg Config) (*Machine, error) {
 }
 
 // kernelParams is the machine's kernel command line: the image's
-// parameters, the machine's identity, then the extra ones.
+// parameters, guest.RuntimeParams, the machine's identity, then the extra
+// ones.
 func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts,
 		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet(),
-		Virtiofs: cfg.ShareTransport == qemu.TransportVirtiofs, NixRegistration: guestStorePath(cfg.NixStore, cfg.NixRegistration)}
+		Virtiofs: cfg.ShareTransport == qemu.TransportVirtiofs, NixRegistration: guestStorePath(cfg.NixStore, cfg.NixRegistration),
+		SELinuxEnforcing: cfg.SELinuxEnforcing}
 	for _, s := range cfg.Shares {
 		id.Shares = append(id.Shares, guest.Share{Tag: s.Tag, Target: s.Target, ReadOnly: s.ReadOnly})
 	}
@@ -290,6 +295,7 @@ func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 		return nil, err
 	}
 	out := append([]string(nil), man.KernelParams...)
+	out = append(out, guest.RuntimeParams...)
 	out = append(out, ident...)
 	return append(out, cfg.ExtraKernelParams...), nil
 }

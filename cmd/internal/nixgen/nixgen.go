@@ -64,11 +64,15 @@ func Files(cat *distro.Catalog) (map[string][]byte, error) {
 //	        # or, for a KubeVirt containerDisk: oci = "registry/repo@sha256:…" instead of url
 //	      };
 //	      initrd = "boot/initrd.img-*";
+//	      initrdGenerator = "initramfs-tools";
 //	      kernel = "boot/vmlinuz-*";
 //	      network = "networkd";
-//	      quirks = [ ];
-//	      rootPartition = 1;               # or null: find it in the image
+//	      notOffered = null;               # or why lib does not offer it
+//	      patchSpec = "{\"distro\":\"debian\",…}"; # distro.Spec as JSON: `image patch --spec`
+//	      rootPartition = null;            # or a number: else found in the image
 //	      rootfs = "ext4";
+//	      selinux = false;
+//	      shareTransport = "9p";
 //	      strategy = "disk";
 //	      supported = true;
 //	    };
@@ -103,22 +107,22 @@ func release(r *distro.Release) map[string]any {
 		}
 		images[img.System] = attrs
 	}
-	quirks := make([]string, len(r.Quirks))
-	for i, q := range r.Quirks {
-		quirks[i] = string(q)
-	}
 	return map[string]any{
-		"codename":      orNull(r.Codename),
-		"strategy":      string(r.Strategy),
-		"rootfs":        string(r.Rootfs),
-		"supported":     r.Supported(),
-		"rootPartition": intOrNull(r.RootPartition),
-		"kernel":        r.Kernel,
-		"initrd":        r.Initrd,
-		"network":       string(r.Network),
-		"quirks":        quirks,
-		"build":         build(r.Build),
-		"images":        images,
+		"codename":        orNull(r.Codename),
+		"strategy":        string(r.Strategy),
+		"rootfs":          string(r.Rootfs),
+		"supported":       r.Supported(),
+		"notOffered":      orNull(r.NotOffered),
+		"rootPartition":   intOrNull(r.RootPartition),
+		"kernel":          r.Kernel,
+		"initrd":          r.Initrd,
+		"initrdGenerator": string(r.InitrdGenerator),
+		"network":         string(r.Network),
+		"selinux":         r.SELinux,
+		"shareTransport":  string(r.ShareTransport),
+		"build":           build(r.Build),
+		"images":          images,
+		"patchSpec":       string(r.Spec().JSON()),
 	}
 }
 

@@ -54,12 +54,14 @@ type Part struct {
 	Code string
 	Name string // GPT partition name
 	// FS is "ext4" (mkfs.ext4), "ext4-diskfs" (go-diskfs), "vfat",
-	// "xfs" or "" (left empty).
+	// "xfs" (mkfs.xfs, Tree through a protofile), "btrfs" (mkfs.btrfs
+	// --rootdir) or "" (left empty).
 	FS string
 	// Mkfs are extra mkfs arguments; for ext4-diskfs only
 	// "-O metadata_csum" is understood.
 	Mkfs []string
-	// Tree is copied into the filesystem (mkfs.ext4 -d, or go-diskfs).
+	// Tree is copied into the filesystem (mkfs.ext4 -d, go-diskfs,
+	// mkfs.xfs -p, mkfs.btrfs --rootdir).
 	Tree string
 	// Index builds hashed indexes for large directories (e2fsck -fD;
 	// mkfs.ext4 -d writes linear directories).
@@ -177,7 +179,28 @@ func MakeFS(t testing.TB, fsImg string, p Part) {
 		if err := os.Truncate(fsImg, int64(p.SizeMiB)<<20); err != nil {
 			t.Fatal(err)
 		}
-		Run(t, "mkfs.xfs", append(append([]string{"-q", "-f"}, p.Mkfs...), fsImg)...)
+		args := []string{"-q", "-f"}
+		if p.Tree != "" {
+			proto := filepath.Join(t.TempDir(), "proto")
+			if err := os.WriteFile(proto, []byte(Protofile(t, p.Tree)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "-p", proto)
+		}
+		Run(t, "mkfs.xfs", append(append(args, p.Mkfs...), fsImg)...)
+	case "btrfs":
+		Need(t, "mkfs.btrfs")
+		args := []string{"-q", "-f"}
+		if p.Tree != "" {
+			args = append(args, "--rootdir", p.Tree)
+		}
+		if err := os.WriteFile(fsImg, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(fsImg, int64(p.SizeMiB)<<20); err != nil {
+			t.Fatal(err)
+		}
+		Run(t, "mkfs.btrfs", append(append(args, p.Mkfs...), fsImg)...)
 	default:
 		t.Fatalf("filesystem %q: not supported by imagetest", p.FS)
 	}
@@ -250,6 +273,64 @@ func diskfsExt4(t testing.TB, fsImg string, size int64, tree string, csum bool) 
 	if err != nil {
 		t.Fatalf("copying %s into a go-diskfs ext4: %v", tree, err)
 	}
+}
+
+// Identity is a filesystem's UUID and label as blkid reports them.
+type Identity struct{ UUID, Label string }
+
+// Blkid probes the filesystem image fsImg with blkid -p.
+func Blkid(t testing.TB, fsImg string) Identity {
+	t.Helper()
+	Need(t, "blkid")
+	get := func(tag string) string {
+		return strings.TrimSpace(Run(t, "blkid", "-p", "-o", "value", "-s", tag, fsImg))
+	}
+	return Identity{UUID: get("UUID"), Label: get("LABEL")}
+}
+
+// Protofile renders an mkfs.xfs -p prototype file that copies tree
+// (directories, regular files, symbolic links; names without white space)
+// into a new xfs filesystem without mounting it.
+func Protofile(t testing.TB, tree string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("/dev/null\n0 0\nd--755 0 0\n")
+	var walk func(dir string, depth int)
+	walk = func(dir string, depth int) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indent := strings.Repeat(" ", depth)
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			if strings.ContainsAny(e.Name(), " \t\n") {
+				t.Fatalf("protofile: %s has white space in its name", p)
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perm := fi.Mode().Perm()
+			switch {
+			case fi.IsDir():
+				fmt.Fprintf(&b, "%s%s d--%03o 0 0\n", indent, e.Name(), perm)
+				walk(p, depth+1)
+				fmt.Fprintf(&b, "%s$\n", indent)
+			case fi.Mode()&fs.ModeSymlink != 0:
+				target, err := os.Readlink(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&b, "%s%s l--777 0 0 %s\n", indent, e.Name(), target)
+			case fi.Mode().IsRegular():
+				fmt.Fprintf(&b, "%s%s ---%03o 0 0 %s\n", indent, e.Name(), perm, p)
+			}
+		}
+	}
+	walk(tree, 1)
+	b.WriteString("$\n")
+	return b.String()
 }
 
 // Qcow2 converts a raw image to qcow2 (uncompressed) beside it.

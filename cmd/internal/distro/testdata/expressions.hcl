@@ -4,7 +4,7 @@ distro "debian" {
   kernel   = "boot/vmlinuz-${var.version}"
   initrd   = upper("boot/initrd.img-*")
   network  = "networkd"
-  quirks   = "snapd"
+  selinux  = "maybe"
 
   release "13" {
     build { suite = "trixie" }

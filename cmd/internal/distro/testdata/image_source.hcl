@@ -4,6 +4,11 @@ distro "debian" {
   kernel   = "boot/vmlinuz-*"
   initrd   = "boot/initrd.img-*"
   network  = "networkd"
+  boot_filesystem = "ext4"
+  initrd_generator = "initramfs-tools"
+  guest_family = "debian"
+  ssh_unit = "ssh.service"
+  share_transport = "9p"
 
   release "11" {
     image "x86_64-linux" {

@@ -1,5 +1,10 @@
 distro "rocky" {
-  strategy = "cloud-init"
+  strategy = "initrd"
+  boot_filesystem = "ext4"
+  initrd_generator = "dracut"
+  guest_family = "debian"
+  ssh_unit = "ssh.service"
+  share_transport = "9p"
   rootfs   = "xfs"
   kernel   = "boot/vmlinuz-*"
   initrd   = "boot/initramfs-*.img"

@@ -1,5 +1,10 @@
 distro "debian" {
   strategy = "disk"
+  boot_filesystem = "ext4"
+  initrd_generator = "dracut"
+  guest_family = "debian"
+  ssh_unit = "ssh.service"
+  share_transport = "9p"
   rootfs   = "ext4"
   kernel   = "boot/vmlinuz-*"
   initrd   = "boot/initrd.img-*"

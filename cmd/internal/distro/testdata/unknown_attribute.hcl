@@ -1,5 +1,10 @@
 distro "debian" {
   strategyy = "disk"
+  boot_filesystem = "ext4"
+  initrd_generator = "dracut"
+  guest_family = "debian"
+  ssh_unit = "ssh.service"
+  share_transport = "9p"
   rootfs    = "ext4"
 
   release "13" {

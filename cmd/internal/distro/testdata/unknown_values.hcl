@@ -5,9 +5,16 @@ distro "Fedora" {
   kernel         = "/boot/vmlinuz-*"
   initrd         = "boot/initramfs-[.img"
   network        = "ifupdown"
-  quirks         = ["selinux", "systemd-resolved"]
+  boot_filesystem  = "btrfs"
+  initrd_generator = "mkinitcpio"
+  guest_family     = "arch"
+  ssh_unit         = "sshd"
+  share_transport  = "nfs"
+  root_device      = "path"
+  root_subvolume   = "/@root"
+  not_offered      = " "
 
-  release "rawhide" {
+  release "rawhide-1" {
     codename = "Rawhide"
     image "x86_64-darwin" {
       url    = "https://example.org/fedora.qcow2"

@@ -5,7 +5,11 @@ distro "debian" {
   kernel         = "boot/vmlinuz-*"
   initrd         = "boot/initrd.img-*"
   network        = "networkd"
-  quirks         = []
+  boot_filesystem  = "ext4"
+  initrd_generator = "initramfs-tools"
+  guest_family     = "debian"
+  ssh_unit         = "ssh.service"
+  share_transport  = "9p"
 
   release "13" {
     codename = "trixie"

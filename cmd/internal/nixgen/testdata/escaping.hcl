@@ -5,6 +5,11 @@ distro "escaping" {
   kernel   = "boot/vmlinuz-$${version}-\"quoted\"-\\*"
   initrd   = "boot/initrd-ünïcode-'' -*"
   network  = "networkd"
+  boot_filesystem  = "ext4"
+  initrd_generator = "initramfs-tools"
+  guest_family     = "debian"
+  ssh_unit         = "ssh.service"
+  share_transport  = "9p"
 
   release "1.0" {
     image "x86_64-linux" {

@@ -6,6 +6,11 @@ distro "ubuntu" {
   kernel   = "boot/vmlinuz-*"
   initrd   = "boot/initrd.img-*"
   network  = "networkd"
+  boot_filesystem  = "ext4"
+  initrd_generator = "initramfs-tools"
+  guest_family     = "ubuntu"
+  ssh_unit         = "ssh.service"
+  share_transport  = "9p"
 
   release "22.04" {
     image "x86_64-linux" {

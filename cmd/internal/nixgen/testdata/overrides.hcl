@@ -1,11 +1,17 @@
 # Per-release overrides of distro-level defaults, and settings left out.
 distro "overrides" {
-  strategy = "cloud-init"
-  rootfs   = "xfs"
-  kernel   = "boot/vmlinuz-*"
-  initrd   = "boot/initramfs-*.img"
-  network  = "networkmanager"
-  quirks   = ["selinux", "no-9p"]
+  strategy              = "initrd"
+  rootfs                = "xfs"
+  kernel                = "boot/vmlinuz-*"
+  initrd                = "boot/initramfs-*.img"
+  boot_filesystem       = "xfs"
+  initrd_generator      = "dracut"
+  network               = "networkmanager"
+  guest_family          = "el"
+  ssh_unit              = "sshd.service"
+  selinux               = true
+  virtio_console_module = true
+  share_transport       = "virtiofs"
 
   release "9.6" {
     image "x86_64-linux" {
@@ -19,7 +25,9 @@ distro "overrides" {
     rootfs         = "ext4"
     root_partition = 3
     network        = "networkd"
-    quirks         = []
+    root_device    = "partuuid"
+    selinux        = false
+    not_offered    = "test: withdrawn"
     image "aarch64-linux" {
       url    = "https://download.rockylinux.org/vault/rocky/10.1/images/aarch64/Rocky-10-GenericCloud-Base-10.1-20251116.0.aarch64.qcow2"
       sha256 = "sha256-q8ACPPj7QVUyE4+nNaebwlS6DRP015sDKglDHUOO420="
