@@ -25,15 +25,26 @@ stage lint make -s lint
 stage generated go run ./cmd/distrotest-gen gen --check
 stage vendor-hash bash scripts/check-vendor-hash.sh
 stage build go build -o bin/ ./cmd/distrotest ./cmd/distrotest-gen
-# Base images are built once per machine (cached in ~/.cache/distrotest).
-stage images bash -c 'bin/distrotest-gen image build debian/13 >/dev/null & a=$!
-                      bin/distrotest-gen image build debian/12 >/dev/null; b=$?
-                      wait $a && [ $b -eq 0 ]'
+# Base images are built once per machine (cached in ~/.cache/distrotest):
+# Debian 12/13, Debian 13 with Nix (extraPathsToRegister) and the stand-in
+# family shapes (tests/e2e TestShapes, machine TestVMSharesNo9P).
+build_images() {
+  local pids=() rc=0 img
+  for img in debian/13 debian/12 shape/el shape/fedora shape/ubuntu; do
+    bin/distrotest-gen image build "$img" >/dev/null & pids+=($!)
+  done
+  bin/distrotest-gen image build debian/13 --packages nix-bin >/dev/null & pids+=($!)
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  return $rc
+}
+stage images build_images
 stage unit go test -count=1 ./...
 prepared=$(bin/distrotest-gen image prepare debian/13) || failed+=(prepare)
 # a guest with Nix, for extraPathsToRegister (TestVMNixRegistration)
 nix_prepared=$(bin/distrotest-gen image prepare debian/13 --packages nix-bin) || failed+=(prepare-nix)
-stage vm env DISTROTEST_VM_TESTS=1 DISTROTEST_TEST_IMAGE="$prepared" DISTROTEST_TEST_NIX_IMAGE="$nix_prepared" go test -count=1 -timeout 50m -p 1 -parallel 2 -v ./tests/e2e/ ./tests/compat/ ./cmd/internal/machine/ ./cmd/internal/imagebuild/ ./cmd/internal/qemu/
+# the EL shape: a kernel without 9p (virtiofs only)
+no9p_prepared=$(bin/distrotest-gen image prepare shape/el) || failed+=(prepare-el)
+stage vm env DISTROTEST_VM_TESTS=1 DISTROTEST_TEST_IMAGE="$prepared" DISTROTEST_TEST_NIX_IMAGE="$nix_prepared" DISTROTEST_TEST_NO9P_IMAGE="$no9p_prepared" go test -count=1 -timeout 50m -p 1 -parallel 2 -v ./tests/e2e/ ./tests/compat/ ./cmd/internal/machine/ ./cmd/internal/imagebuild/ ./cmd/internal/qemu/
 stage nix bash scripts/check-nix.sh --multi
 
 if [ ${#failed[@]} -gt 0 ]; then
