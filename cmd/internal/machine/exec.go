@@ -1,0 +1,96 @@
+package machine
+
+// The guest's shell: waiting for it and running commands.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distrotest/distrotest/cmd/internal/backdoor"
+)
+
+// WaitForShell starts the machine if needed and waits until the guest's
+// shell is ready.
+func (m *Machine) WaitForShell(ctx context.Context) error {
+	_, err := m.shell(ctx)
+	return err
+}
+
+// shell returns the current run with a ready shell, starting the machine
+// and waiting for the shell as needed.
+func (m *Machine) shell(ctx context.Context) (*run, error) {
+	if err := m.uninstrumented(); err != nil {
+		return nil, err
+	}
+	if err := m.Start(ctx); err != nil {
+		return nil, err
+	}
+	r := m.current()
+	if r == nil {
+		return nil, fmt.Errorf("machine %s is not running", m.cfg.Name)
+	}
+	if r.ready.Load() {
+		return r, nil
+	}
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	if r.ready.Load() {
+		return r, nil
+	}
+	m.log.Info("waiting for the guest shell")
+	start := time.Now()
+	bctx, stop := r.bind(ctx)
+	defer stop()
+	if err := r.shell.WaitReady(bctx); err != nil {
+		if diedDuring(r, err) {
+			if r.rebooting.Load() {
+				// The guest rebooted under -no-reboot: boot it again,
+				// from the same disk, as a fresh start would.
+				m.log.Info("qemu ended at the guest's reboot; starting it again")
+				<-r.ended
+				r.readyMu.Unlock()
+				defer r.readyMu.Lock()
+				return m.shell(ctx)
+			}
+			return nil, m.exitedErr(r, "waiting for the guest shell")
+		}
+		return nil, fmt.Errorf("machine %s: waiting for the guest shell: %w", m.cfg.Name, err)
+	}
+	r.ready.Store(true)
+	m.log.Info("guest shell ready", "waited", time.Since(start).Round(time.Millisecond), "since_start", time.Since(r.started).Round(time.Millisecond))
+	return r, nil
+}
+
+// uninstrumented is the error of a shell call on an image booted as it
+// is (manifest strategy "none"), nil otherwise.
+func (m *Machine) uninstrumented() error {
+	if m.manifest.Uninstrumented == "" {
+		return nil
+	}
+	return fmt.Errorf("machine %s: the image is not instrumented, so it has no shell (%s): only the console (wait_for_console_text, send_console), the screen (screenshot, wait_for_text), keys (send_key, send_chars) and power (start, shutdown, crash) work", m.cfg.Name, m.manifest.Uninstrumented)
+}
+
+// Execute runs command in the guest's root shell (starting the machine and
+// waiting for the shell first) and returns its exit status and stdout.
+// With timeout > 0 the guest kills the command after timeout (status 124).
+func (m *Machine) Execute(ctx context.Context, command string, timeout time.Duration) (int, []byte, error) {
+	r, err := m.shell(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	bctx, stop := r.bind(ctx)
+	defer stop()
+	res, err := r.shell.Run(bctx, command, timeout)
+	if err != nil {
+		if errors.Is(err, backdoor.ErrRestarted) {
+			r.ready.Store(false)
+		}
+		if diedDuring(r, err) {
+			return 0, nil, m.exitedErr(r, fmt.Sprintf("running %q", command))
+		}
+		return 0, nil, fmt.Errorf("machine %s: running %q: %w", m.cfg.Name, command, err)
+	}
+	return res.Status, res.Stdout, nil
+}
