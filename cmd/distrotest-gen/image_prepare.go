@@ -24,7 +24,7 @@ import (
 
 // patchRecipe changes whenever the patcher's output changes for the same
 // input, so cached prepared images are rebuilt.
-const patchRecipe = "imagepatch-2"
+const patchRecipe = "imagepatch-3" // 3: the manifest names a share transport only where the kernel needs it
 
 func newImagePrepareCommand() *cobra.Command {
 	var o prepareOptions

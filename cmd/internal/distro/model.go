@@ -80,8 +80,10 @@ const (
 // Networks lists the valid network stacks.
 var Networks = []Network{NetworkNetworkd, NetworkNetplan, NetworkNetworkManager}
 
-// ShareTransport is how the guest kernel mounts the Nix store and shared
-// directories.
+// ShareTransport is how the guest kernel can mount the Nix store and shared
+// directories: Share9P where its 9p works (virtiofs does too, and the
+// runner's default picks between them), ShareVirtiofs where it must be
+// virtiofs (no 9p, or a buggy one); only the latter reaches the manifest.
 type ShareTransport string
 
 const (

@@ -177,7 +177,7 @@ func TestPatchInitrdStrategy(t *testing.T) {
 			if diff := cmp.Diff(tt.wantParams(img.UUID, img.Label), m.KernelParams); diff != "" {
 				t.Errorf("kernel params (-want +got):\n%s", diff)
 			}
-			if m.Strategy != "initrd" || m.ShareTransport != string(tt.spec.ShareTransport) || m.Filesystem != string(tt.spec.Rootfs) {
+			if m.Strategy != "initrd" || m.ShareTransport != manifestTransport(tt.spec.ShareTransport) || m.Filesystem != string(tt.spec.Rootfs) {
 				t.Errorf("manifest strategy %q share %q filesystem %q", m.Strategy, m.ShareTransport, m.Filesystem)
 			}
 			orig := readFile(t, initrdFile)

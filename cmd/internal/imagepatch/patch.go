@@ -190,7 +190,7 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 		Version: manifest.CurrentVersion, Distro: spec.Distro, Release: spec.Release, System: spec.System,
 		Disk: "disk.qcow2", DiskFormat: "qcow2", Kernel: "vmlinuz", Initrd: "initrd",
 		RootDevice: root.Device(), Filesystem: root.Filesystem, Strategy: string(spec.Strategy),
-		SystemdVersion: systemd, KernelVersion: boot.KernelVersion, ShareTransport: string(spec.ShareTransport),
+		SystemdVersion: systemd, KernelVersion: boot.KernelVersion, ShareTransport: manifestTransport(spec.ShareTransport),
 		Backdoor: manifest.BackdoorVirtioPort, // guest's backdoor unit
 	}
 	m.KernelParams = kernelParams(spec, rootArg, boot, rep.CommandLineMasks)
@@ -323,4 +323,15 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// manifestTransport is the share transport the manifest names: only one the
+// kernel requires (virtiofs where it has no 9p, or a buggy one). Where 9p
+// works too the manifest names none, and the runner's default (virtiofs,
+// measured faster, with 9p when the host has no virtiofsd) decides.
+func manifestTransport(t distro.ShareTransport) string {
+	if t == distro.ShareVirtiofs {
+		return manifest.ShareTransportVirtiofs
+	}
+	return ""
 }
