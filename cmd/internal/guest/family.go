@@ -128,7 +128,12 @@ func (f Family) Masked() []string {
 // the test's own timeouts bound the rest. no_timer_check (as Fedora's and
 // EL's cloud images boot): a starved vCPU made the kernel's IO-APIC timer
 // check fail ("IO-APIC + timer doesn't work!", a panic) at load 36.
-var RuntimeParams = []string{"systemd.default_timeout_start_sec=600", "no_timer_check"}
+// panic=-1: a guest kernel that panics restarts at once instead of hanging
+// (under -no-reboot QEMU then exits), so a panic while booting (seen once
+// under TCG at load ~10, in get_random_u32) is noticed and the machine is
+// booted again (machine.Machine.shell) instead of waiting for a shell that
+// never comes.
+var RuntimeParams = []string{"systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1"}
 
 // BootParams are the family's kernel parameters for the manifest: SELinux
 // permissive on SELinux families. A machine that wants enforcing sets

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/distrotest/distrotest/cmd/internal/backdoor"
@@ -54,11 +55,24 @@ func (m *Machine) shell(ctx context.Context) (*run, error) {
 				defer r.readyMu.Lock()
 				return m.shell(ctx)
 			}
+			<-r.ended // the console log has the guest's last words then
+			if m.panickedBooting() {
+				// A kernel panic before the shell was up is no test's
+				// doing (TCG on a loaded host); boot once more, and fail
+				// as usual if it panics again.
+				m.log.Warn("the guest kernel panicked while booting, before its shell was up: booting it once more (the panic is in the console log)")
+				r.readyMu.Unlock()
+				defer r.readyMu.Lock()
+				return m.shell(ctx)
+			}
 			return nil, m.exitedErr(r, "waiting for the guest shell")
 		}
 		return nil, fmt.Errorf("machine %s: waiting for the guest shell: %w", m.cfg.Name, err)
 	}
 	r.ready.Store(true)
+	m.panicMu.Lock()
+	m.bootPanics, m.retriedPanic = kernelPanics(m.ConsoleLog()), false
+	m.panicMu.Unlock()
 	m.log.Info("guest shell ready", "waited", time.Since(start).Round(time.Millisecond), "since_start", time.Since(r.started).Round(time.Millisecond))
 	return r, nil
 }
@@ -93,4 +107,25 @@ func (m *Machine) Execute(ctx context.Context, command string, timeout time.Dura
 		return 0, nil, fmt.Errorf("machine %s: running %q: %w", m.cfg.Name, command, err)
 	}
 	return res.Status, res.Stdout, nil
+}
+
+// kernelPanicMarker is what a Linux kernel prints when it panics.
+const kernelPanicMarker = "Kernel panic - not syncing"
+
+// kernelPanics counts the kernel panics in a console log.
+func kernelPanics(console string) int { return strings.Count(console, kernelPanicMarker) }
+
+// panickedBooting reports whether the guest kernel panicked in a boot
+// whose shell never came up and that boot was not itself a retry: one
+// retry, then a panic is an error as any other end of QEMU.
+func (m *Machine) panickedBooting() bool {
+	m.panicMu.Lock()
+	defer m.panicMu.Unlock()
+	n := kernelPanics(m.ConsoleLog())
+	if n <= m.bootPanics || m.retriedPanic {
+		return false
+	}
+	m.bootPanics = n
+	m.retriedPanic = true
+	return true
 }

@@ -38,6 +38,11 @@ type Machine struct {
 	closed bool
 
 	noReboot atomic.Bool // see SetAllowReboot
+
+	// A kernel panic while booting is retried once (panickedBooting).
+	panicMu      sync.Mutex
+	bootPanics   int  // panics in the console log at the last shell or retry
+	retriedPanic bool // the current boot is a retry after a panic
 }
 
 // New checks cfg, creates the state directory and the disk overlay, and

@@ -123,7 +123,7 @@ func TestKernelParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "no_timer_check", "distrotest.hostname=client", "distrotest.store=1",
+	want := []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=client", "distrotest.store=1",
 		"distrotest.share=data:/mnt/data", "distrotest.net=1:2", "distrotest.hosts=client:2:1,server:1:1",
 		"systemd.log_level=debug"}
 	if d := cmp.Diff(want, got); d != "" {
@@ -133,7 +133,7 @@ func TestKernelParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "no_timer_check", "distrotest.hostname=vm", "distrotest.internet=1", "distrotest.growfs=1"}
+	want = []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=vm", "distrotest.internet=1", "distrotest.growfs=1"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("internet, grown disk (-want +got):\n%s", d)
 	}
@@ -147,7 +147,7 @@ func TestKernelParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"root=UUID=x", "enforcing=0", "systemd.default_timeout_start_sec=600", "no_timer_check", "distrotest.hostname=el", "enforcing=1"}, got); d != "" {
+	if d := cmp.Diff([]string{"root=UUID=x", "enforcing=0", "systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=el", "enforcing=1"}, got); d != "" {
 		t.Errorf("enforcing (-want +got):\n%s", d)
 	}
 }
@@ -493,5 +493,30 @@ func TestUninstrumentedShellCalls(t *testing.T) {
 	}
 	if err := m.Shutdown(ctx); err != nil {
 		t.Errorf("Shutdown of a stopped uninstrumented machine: %v", err)
+	}
+}
+
+func TestPanickedBooting(t *testing.T) {
+	m := &Machine{console: newConsoleBuffer()}
+	boot := func(text string) { m.console.append([]byte(text)) }
+	if m.panickedBooting() {
+		t.Fatal("a boot without a panic is retried")
+	}
+	boot("[    4.5] Kernel panic - not syncing: Fatal exception in interrupt\n")
+	if !m.panickedBooting() {
+		t.Fatal("a boot that panicked is not retried")
+	}
+	boot("[    4.6] Kernel panic - not syncing: again\n")
+	if m.panickedBooting() {
+		t.Fatal("a retried boot that panicked again is retried again")
+	}
+	// A boot whose shell came up starts the count afresh.
+	m.bootPanics, m.retriedPanic = kernelPanics(m.ConsoleLog()), false
+	if m.panickedBooting() {
+		t.Fatal("old panics in the log cause a retry")
+	}
+	boot("Kernel panic - not syncing: later\n")
+	if !m.panickedBooting() {
+		t.Fatal("a new panic after a good boot is not retried")
 	}
 }
