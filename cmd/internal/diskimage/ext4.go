@@ -244,20 +244,22 @@ func (f *FS) Open(p string) (io.ReadCloser, *Info, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s: %w", p, err)
 	}
-	return &reader{r: r, left: info.Size, path: p}, info, nil
+	return &reader{r: r, lib: "go-diskfs", left: info.Size, path: p}, info, nil
 }
 
-// reader hides the go-diskfs file's other methods (a plain io.Reader lets
-// io.Copy use a large buffer) and checks that the file reads to its size.
+// reader hides a library file's other methods (a plain io.Reader lets
+// io.Copy use a large buffer), checks that the file reads to its size and
+// turns a panic of the library (go-diskfs, go-xfs-filesystem) into an error.
 type reader struct {
 	r    io.ReadCloser
+	lib  string // the filesystem library behind r, for guardLib
 	left int64
 	path string
 }
 
 func (r *reader) Read(p []byte) (int, error) {
 	var n int
-	err := guard(func() (err error) {
+	err := guardLib(r.lib, func() (err error) {
 		n, err = r.r.Read(p)
 		return err
 	})
@@ -296,11 +298,4 @@ func (f *FS) ReadFile(p string) ([]byte, error) {
 
 // guard runs fn, turning a panic of go-diskfs (it has some on filesystems
 // it does not expect) into an error.
-func guard(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("go-diskfs failed: %v", r)
-		}
-	}()
-	return fn()
-}
+func guard(fn func() error) error { return guardLib("go-diskfs", fn) }

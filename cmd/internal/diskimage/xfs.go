@@ -129,7 +129,7 @@ func (x *XFS) Open(p string) (io.ReadCloser, *Info, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s: %w", info.Path, err)
 	}
-	return &xfsReader{f: f, left: info.Size, path: info.Path}, info, nil
+	return &reader{r: f, lib: "go-xfs-filesystem", left: info.Size, path: info.Path}, info, nil
 }
 
 // ReadFile returns the content of regular file p.
@@ -141,32 +141,6 @@ func (x *XFS) ReadFile(p string) ([]byte, error) {
 	defer r.Close()
 	return readAll(r, info.Size)
 }
-
-// xfsReader checks that a file reads to its size and turns the library's
-// panics into errors.
-type xfsReader struct {
-	f    fs.File
-	left int64
-	path string
-}
-
-func (r *xfsReader) Read(p []byte) (int, error) {
-	var n int
-	err := guardLib("go-xfs-filesystem", func() (err error) {
-		n, err = r.f.Read(p)
-		return err
-	})
-	r.left -= int64(n)
-	if err == io.EOF && r.left > 0 {
-		return n, fmt.Errorf("reading %s: %w (%d bytes missing)", r.path, io.ErrUnexpectedEOF, r.left)
-	}
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("reading %s: %w", r.path, err)
-	}
-	return n, err
-}
-
-func (r *xfsReader) Close() error { return r.f.Close() }
 
 // guardLib runs fn, turning a panic of a filesystem library into an error.
 func guardLib(lib string, fn func() error) (err error) {
