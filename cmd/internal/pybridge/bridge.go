@@ -128,15 +128,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ScriptError is a failed test script: a syntax error or an exception.
+// ScriptError is a failed test script: a syntax error or an exception. The
+// shim reports it as JSON with these keys (_report_exception in the shim),
+// from `check` on stdout and through the "fail" request.
 type ScriptError struct {
-	Kind      string   // "syntax" or "exception"
-	Type      string   // the Python exception's class
-	Message   string   // its message
-	File      string   // where it happened in the script ("" if unknown)
-	Line      int      //
-	Source    string   // that line of the script
-	Traceback []string // the report, limited to the script's frames
+	Kind      string   `json:"kind"`      // "syntax" or "exception" ("io" from check: the script could not be read)
+	Type      string   `json:"type"`      // the Python exception's class
+	Message   string   `json:"message"`   // its message
+	File      string   `json:"file"`      // where it happened in the script ("" if unknown)
+	Line      int      `json:"line"`      //
+	Source    string   `json:"source"`    // that line of the script
+	Traceback []string `json:"traceback"` // the report, limited to the script's frames
 }
 
 func (e *ScriptError) Error() string {
@@ -213,20 +215,12 @@ func Check(ctx context.Context, py, script string) error {
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 2 {
-		var rep struct {
-			Kind    string   `json:"kind"`
-			Type    string   `json:"type"`
-			Message string   `json:"message"`
-			File    string   `json:"file"`
-			Line    int      `json:"line"`
-			Source  string   `json:"source"`
-			Trace   []string `json:"traceback"`
-		}
+		var rep ScriptError
 		if json.Unmarshal(stdout.Bytes(), &rep) == nil {
 			if rep.Kind == "io" {
 				return fmt.Errorf("reading test script: %s", rep.Message)
 			}
-			return &ScriptError{Kind: rep.Kind, Type: rep.Type, Message: rep.Message, File: rep.File, Line: rep.Line, Source: rep.Source, Traceback: rep.Trace}
+			return &rep
 		}
 	}
 	if ctx.Err() != nil {

@@ -136,19 +136,10 @@ func hello(ctx context.Context, s *session, blk *report.Block, params json.RawMe
 }
 
 func fail(ctx context.Context, s *session, blk *report.Block, params json.RawMessage) (any, error) {
-	var p struct {
-		Kind      string   `json:"kind"`
-		Type      string   `json:"type"`
-		Message   string   `json:"message"`
-		File      string   `json:"file"`
-		Line      int      `json:"line"`
-		Source    string   `json:"source"`
-		Traceback []string `json:"traceback"`
-	}
-	if err := decode(params, &p); err != nil {
+	e := &ScriptError{}
+	if err := decode(params, e); err != nil {
 		return nil, err
 	}
-	e := &ScriptError{Kind: p.Kind, Type: p.Type, Message: p.Message, File: p.File, Line: p.Line, Source: p.Source, Traceback: p.Traceback}
 	s.mu.Lock()
 	if s.failure == nil {
 		s.failure = e
