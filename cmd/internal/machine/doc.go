@@ -16,7 +16,7 @@
 //     the shell and serial sockets are listened on by the Machine and QEMU
 //     connects to them at startup, the QMP socket is QEMU's;
 //   - OutDir/<name>/console.log, everything the guest printed on ttyS0,
-//     also kept in memory for ConsoleLog and WaitForConsoleText;
+//     also kept in memory for ConsoleLog;
 //   - with ShareTransport virtiofs, one virtiofsd per exported directory
 //     (the Nix store, read-only, and each share), started before QEMU with
 //     its socket in the socket directory and killed when that QEMU exits

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,64 +32,16 @@ func TestKeyFor(t *testing.T) {
 	}
 }
 
-func TestConsoleFind(t *testing.T) {
+func TestConsoleBuffer(t *testing.T) {
 	c := newConsoleBuffer()
 	c.append([]byte("booting\r\nlogin: "))
-	tests := []struct {
-		re      string
-		want    string
-		found   bool
-		appendn string // appended before the search
-	}{
-		{re: `boot\w+`, want: "booting", found: true},
-		{re: `boot\w+`, found: false}, // consumed with its line
-		{re: `login: $`, want: "login: ", found: true},
-		{re: `ready`, appendn: "root\nready\n", want: "ready", found: true},
-		{re: `root`, found: false}, // before the cursor
-	}
-	for i, tt := range tests {
-		if tt.appendn != "" {
-			c.append([]byte(tt.appendn))
-		}
-		got, found, changed := c.find(regexp.MustCompile(tt.re))
-		if found != tt.found || got != tt.want {
-			t.Errorf("%d: find(%s) = %q, %v; want %q, %v", i, tt.re, got, found, tt.want, tt.found)
-		}
-		if !found && changed == nil {
-			t.Errorf("%d: no change channel", i)
-		}
-	}
+	c.append([]byte("root\nready\n"))
 	if got := c.String(); got != "booting\nlogin: root\nready\n" {
 		t.Errorf("log = %q (carriage returns must go)", got)
-	}
-	_, _, changed := c.find(regexp.MustCompile(`later`))
-	c.append([]byte("later\n"))
-	select {
-	case <-changed:
-	default:
-		t.Error("append did not signal")
 	}
 	c.reset()
 	if c.String() != "" {
 		t.Error("reset kept the log")
-	}
-}
-
-func TestWaitForConsoleTextContext(t *testing.T) {
-	m := &Machine{cfg: Config{Name: "x"}, console: newConsoleBuffer()}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		m.console.append([]byte("Welcome to Debian\n"))
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if got, err := m.WaitForConsoleText(ctx, regexp.MustCompile(`Welcome to \w+`)); err != nil || got != "Welcome to Debian" {
-		t.Errorf("WaitForConsoleText = %q, %v", got, err)
-	}
-	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := m.WaitForConsoleText(ctx, regexp.MustCompile(`never`)); err == nil || !strings.Contains(err.Error(), `"never"`) {
-		t.Errorf("error = %v", err)
 	}
 }
 

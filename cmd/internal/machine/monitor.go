@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
 
@@ -227,24 +226,6 @@ func (m *Machine) qmpRun(ctx context.Context, name string, f func(*raw.Monitor) 
 			return m.exitedErr(r, "running qmp "+name)
 		}
 		return fmt.Errorf("machine %s: qmp %s: %w", m.cfg.Name, name, err)
-	}
-	return nil
-}
-
-// SendChars types chars on the guest's keyboard, one key at a time with
-// delay between them (nixpkgs uses 10 ms).
-func (m *Machine) SendChars(ctx context.Context, chars string, delay time.Duration) error {
-	for _, c := range chars {
-		if err := m.SendKey(ctx, string(c)); err != nil {
-			return err
-		}
-		if delay > 0 {
-			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
 	}
 	return nil
 }
