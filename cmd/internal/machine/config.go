@@ -107,10 +107,10 @@ type Config struct {
 	Console io.Writer
 }
 
-// kernelParams is the machine's kernel command line: the image's
-// parameters, guest.RuntimeParams, the machine's identity, then the extra
-// ones.
-func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
+// Identity is what makes the machine this node of the test (host name,
+// number, VLANs, the other hosts, shares, store, disk growth, SELinux), as
+// the guest gets it (guest.KernelParams on the kernel command line).
+func (cfg Config) Identity() guest.Identity {
 	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts,
 		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet(),
 		Virtiofs: cfg.ShareTransport == qemu.TransportVirtiofs, NixRegistration: guestStorePath(cfg.NixStore, cfg.NixRegistration),
@@ -121,6 +121,14 @@ func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
 	for _, n := range cfg.NICs {
 		id.VLANs = append(id.VLANs, n.VLAN)
 	}
+	return id
+}
+
+// kernelParams is the machine's kernel command line: the image's
+// parameters, guest.RuntimeParams, the machine's identity, then the extra
+// ones.
+func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
+	id := cfg.Identity()
 	ident, err := guest.KernelParams(id)
 	if err != nil {
 		return nil, err
