@@ -23,8 +23,9 @@ const (
 	UserNetdev = "user0"
 	// UserNIC is the id of the NIC on the user-mode network.
 	UserNIC = "nic-user"
-	// StoreTag is the mount tag (9p or virtiofs) of the Nix store share.
-	StoreTag = "nix-store"
+	// StoreTag is the mount tag (9p or virtiofs) of the Nix store share
+	// (guest's: no share may take it).
+	StoreTag = guest.StoreTag
 	// MemoryBackend is the id of the shared memory backend that guests
 	// with virtiofs shares get (vhost-user needs guest RAM the daemon can
 	// map).
