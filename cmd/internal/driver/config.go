@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/jsonpos"
 	"github.com/distrotest/distrotest/cmd/internal/machine"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
@@ -60,8 +61,8 @@ type MachineConfig struct {
 	// size (null: not at all); at most one of DiskSize and DiskGrow. With
 	// either, the guest grows its root partition and file system at boot.
 	DiskGrow *int `json:"disk_grow"`
-	// VLANs the machine has a network card on (addresses
-	// 192.168.<vlan>.<n>, n its number by name from 1).
+	// VLANs the machine has a network card on (addresses guest.IPv4 and
+	// guest.IPv6, numbered by guest.NodeNumbers).
 	VLANs []int `json:"vlans"`
 	// SharedDirs are host directories mounted in the guest at boot, by
 	// mount tag.
@@ -165,8 +166,8 @@ func (c *Config) Validate() error {
 	}
 	declared := map[int]bool{}
 	for _, v := range c.VLANs {
-		if v < 1 || v > 254 {
-			add("vlans: vlan %d is out of range 1..254", v)
+		if err := guest.CheckVLAN(v); err != nil {
+			add("vlans: %v", err)
 		}
 		if declared[v] {
 			add("vlans: vlan %d is listed twice", v)
@@ -182,11 +183,11 @@ func (c *Config) Validate() error {
 		if m.Name != "" {
 			where += " (" + m.Name + ")"
 		}
-		switch {
+		switch nameErr := guest.CheckNodeName(m.Name); {
 		case m.Name == "":
 			add("%s: name is missing", where)
-		case !validName(m.Name, 63):
-			add("%s: name %q: use letters, digits, '-' and '_' (at most 63), starting with a letter", where, m.Name)
+		case nameErr != nil:
+			add("%s: %v", where, nameErr)
 		case names[m.Name]:
 			add("%s: name %q is used twice", where, m.Name)
 		}
@@ -211,9 +212,9 @@ func (c *Config) Validate() error {
 		}
 		seen := map[int]bool{}
 		for _, v := range m.VLANs {
-			switch {
-			case v < 1 || v > 254:
-				add("%s: vlan %d is out of range 1..254", where, v)
+			switch vlanErr := guest.CheckVLAN(v); {
+			case vlanErr != nil:
+				add("%s: %v", where, vlanErr)
 			case len(c.VLANs) > 0 && !declared[v]:
 				add("%s: vlan %d is not in the test's vlans %v", where, v, c.VLANs)
 			case seen[v]:
@@ -223,14 +224,14 @@ func (c *Config) Validate() error {
 		}
 		for _, tag := range sortedKeys(m.SharedDirs) {
 			d := m.SharedDirs[tag]
-			if !validName(tag, 31) {
-				add("%s: shared_dirs %q: tag: use letters, digits, '-' and '_' (at most 31), starting with a letter", where, tag)
+			if err := guest.CheckShareTag(tag); err != nil {
+				add("%s: shared_dirs: %v", where, err)
 			}
 			if d.Source == "" {
 				add("%s: shared_dirs %q: source is missing", where, tag)
 			}
-			if !strings.HasPrefix(d.Target, "/") || strings.ContainsAny(d.Target, " \t\n,:\"'\\") || d.Target == "/" {
-				add("%s: shared_dirs %q: target %q must be an absolute path (not /) without spaces, quotes, ',' or ':'", where, tag, d.Target)
+			if err := guest.CheckMountTarget(d.Target); err != nil {
+				add("%s: shared_dirs %q: %v", where, tag, err)
 			}
 		}
 		for _, p := range m.ExtraPathsToRegister {
@@ -255,22 +256,6 @@ func CheckShareTransport(s string) error {
 		return nil
 	}
 	return fmt.Errorf("%q: want %s or %s", s, manifest.ShareTransport9P, manifest.ShareTransportVirtiofs)
-}
-
-func validName(s string, maxLen int) bool {
-	if s == "" || len(s) > maxLen {
-		return false
-	}
-	for i, r := range s {
-		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
-		if i == 0 && !letter {
-			return false
-		}
-		if !letter && !(r >= '0' && r <= '9') && r != '-' && r != '_' {
-			return false
-		}
-	}
-	return true
 }
 
 func sortedKeys[V any](m map[string]V) []string {

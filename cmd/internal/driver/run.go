@@ -278,10 +278,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		byID[id] = sw
 	}
 
-	var hosts []guest.Host
-	for i, mc := range cfg.Machines {
-		hosts = append(hosts, guest.Host{Name: mc.Name, N: i + 1, VLANs: mc.VLANs})
-	}
+	hosts := testHosts(cfg)
 
 	newMachine := opt.NewMachine
 	if newMachine == nil {
@@ -297,47 +294,30 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 	defer func() { closeAll(machines, logger) }()
 	sharedDirs := map[string]string{} // machines that have /tmp/shared
 	for i, mc := range cfg.Machines {
-		mcfg := machine.Config{
-			Name:            mc.Name,
-			N:               i + 1,
-			ImageDir:        mc.Image,
-			Manifest:        manifests[i],
-			StateDir:        filepath.Join(stateRoot, mc.Name),
-			SocketDir:       sockDir,
-			OutDir:          outDir,
-			MemoryMiB:       mc.MemorySize,
-			CPUs:            mc.CPUs,
-			Host:            host,
-			NixStore:        mc.NixStore,
-			NixRegistration: mc.NixRegistration,
-			ShareTransport:  transports[i],
-			Virtiofsd:       opt.Virtiofsd,
-			Hosts:           hosts,
-			KeepState:       opt.KeepState,
-			Logger:          logger.With(report.MachineKey, mc.Name),
-			Console:         rep.SerialWriter(mc.Name),
-			Internet:        opt.Internet,
-			// enforcing=1 after the image's enforcing=0 (guest.Family.BootParams)
-			SELinuxEnforcing: mc.SELinuxEnforcing,
-			// QEMU_OPTS: after the runner's own arguments, so they win
-			ExtraQEMUArgs: opt.ExtraQEMUArgs,
-		}
-		mcfg.DiskSize = mc.diskSize()
-		for _, tag := range sortedKeys(mc.SharedDirs) {
-			d := mc.SharedDirs[tag]
-			mcfg.Shares = append(mcfg.Shares, machine.Share{Tag: tag, Source: d.Source, Target: d.Target, ReadOnly: d.ReadOnly})
-		}
 		xchg := filepath.Join(xchgRoot, "xchg-"+mc.Name)
 		if err := os.Mkdir(xchg, 0o700); err != nil {
 			return fmt.Errorf("machine %s: creating its xchg directory: %w", mc.Name, err)
 		}
-		var added bool
-		if mcfg.Shares, added = appendShare(mcfg.Shares, machine.Share{Tag: SharedTag, Source: sharedDir, Target: SharedTarget}); added {
+		mcfg, shared := machineConfig(mc, hosts[i].N, hosts, sharedDir, xchg)
+		if shared {
 			sharedDirs[mc.Name] = sharedDir
 		}
-		mcfg.Shares, _ = appendShare(mcfg.Shares, machine.Share{Tag: XchgTag, Source: xchg, Target: XchgTarget})
-		for _, v := range mc.VLANs {
-			mcfg.NICs = append(mcfg.NICs, machine.NIC{VLAN: v, SwitchSocket: byID[v].Path()})
+		mcfg.ImageDir = mc.Image
+		mcfg.Manifest = manifests[i]
+		mcfg.StateDir = filepath.Join(stateRoot, mc.Name)
+		mcfg.SocketDir = sockDir
+		mcfg.OutDir = outDir
+		mcfg.Host = host
+		mcfg.ShareTransport = transports[i]
+		mcfg.Virtiofsd = opt.Virtiofsd
+		mcfg.KeepState = opt.KeepState
+		mcfg.Logger = logger.With(report.MachineKey, mc.Name)
+		mcfg.Console = rep.SerialWriter(mc.Name)
+		mcfg.Internet = opt.Internet
+		// QEMU_OPTS: after the runner's own arguments, so they win
+		mcfg.ExtraQEMUArgs = opt.ExtraQEMUArgs
+		for j := range mcfg.NICs {
+			mcfg.NICs[j].SwitchSocket = byID[mcfg.NICs[j].VLAN].Path()
 		}
 		m, err := newMachine(mcfg)
 		if err != nil {
@@ -386,6 +366,51 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		err = fmt.Errorf("interrupted: %w", err)
 	}
 	return err
+}
+
+// testHosts is every node of the test as the others see it: its name,
+// number (guest.NodeNumbers) and VLANs, in cfg's order (by name).
+func testHosts(cfg *Config) []guest.Host {
+	names := make([]string, len(cfg.Machines))
+	for i, mc := range cfg.Machines {
+		names[i] = mc.Name
+	}
+	numbers := guest.NodeNumbers(names)
+	hosts := make([]guest.Host, len(cfg.Machines))
+	for i, mc := range cfg.Machines {
+		hosts[i] = guest.Host{Name: mc.Name, N: numbers[mc.Name], VLANs: mc.VLANs}
+	}
+	return hosts
+}
+
+// machineConfig is what driver.json says of machine mc, as a
+// machine.Config: its identity (name, number n, the other hosts, VLANs,
+// shares, store, disk, SELinux), with the shared and xchg shares added
+// unless mc has its own at their tag or target (shared says whether the
+// shared one was). Run adds the run's paths and options.
+func machineConfig(mc MachineConfig, n int, hosts []guest.Host, sharedDir, xchg string) (mcfg machine.Config, shared bool) {
+	mcfg = machine.Config{
+		Name:            mc.Name,
+		N:               n,
+		MemoryMiB:       mc.MemorySize,
+		CPUs:            mc.CPUs,
+		NixStore:        mc.NixStore,
+		NixRegistration: mc.NixRegistration,
+		Hosts:           hosts,
+		DiskSize:        mc.diskSize(),
+		// enforcing=1 after the image's enforcing=0 (guest.Family.BootParams)
+		SELinuxEnforcing: mc.SELinuxEnforcing,
+	}
+	for _, tag := range sortedKeys(mc.SharedDirs) {
+		d := mc.SharedDirs[tag]
+		mcfg.Shares = append(mcfg.Shares, machine.Share{Tag: tag, Source: d.Source, Target: d.Target, ReadOnly: d.ReadOnly})
+	}
+	mcfg.Shares, shared = appendShare(mcfg.Shares, machine.Share{Tag: SharedTag, Source: sharedDir, Target: SharedTarget})
+	mcfg.Shares, _ = appendShare(mcfg.Shares, machine.Share{Tag: XchgTag, Source: xchg, Target: XchgTarget})
+	for _, v := range mc.VLANs {
+		mcfg.NICs = append(mcfg.NICs, machine.NIC{VLAN: v})
+	}
+	return mcfg, shared
 }
 
 // The shares every machine gets, as in nixpkgs' VMs.

@@ -186,59 +186,6 @@ type Identity struct {
 // maxCmdline is the x86 kernel command line limit (COMMAND_LINE_SIZE).
 const maxCmdline = 2048
 
-// MAC returns the MAC address of the NIC on vlan for node n.
-func MAC(vlan, n int) string {
-	return fmt.Sprintf("52:54:00:12:%02x:%02x", vlan, n)
-}
-
-// IPv4 and IPv6 return node n's addresses on vlan.
-func IPv4(vlan, n int) string { return fmt.Sprintf("192.168.%d.%d", vlan, n) }
-
-// IPv6 returns node n's IPv6 address on vlan.
-func IPv6(vlan, n int) string { return fmt.Sprintf("2001:db8:%d::%d", vlan, n) }
-
-// HostName is the guest's host name for node name, derived as nixpkgs
-// derives it: characters not allowed in a host name (anything but ASCII
-// letters, digits and '-') are dropped, and so are leading and trailing
-// '-'. Node "one_two" is host "onetwo".
-func HostName(node string) string {
-	var b strings.Builder
-	for _, r := range node {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
-			b.WriteRune(r)
-		}
-	}
-	return strings.Trim(b.String(), "-")
-}
-
-// hostName checks node and returns its host name.
-func hostName(node string) (string, error) {
-	h := HostName(node)
-	if !validName(node) || h == "" {
-		return "", fmt.Errorf("host name %q: use letters, digits, '-' and '_' (at most 63), with a letter or digit", node)
-	}
-	return h, nil
-}
-
-func validName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-func checkRange(what string, v int) error {
-	if v < 1 || v > 254 {
-		return fmt.Errorf("%s %d is out of range 1..254", what, v)
-	}
-	return nil
-}
-
 // KernelParams returns the distrotest.* kernel parameters for id, or an
 // error naming the field that cannot be expressed on a kernel command line.
 func KernelParams(id Identity) ([]string, error) {
@@ -269,11 +216,11 @@ func KernelParams(id Identity) ([]string, error) {
 		out = append(out, "enforcing=1")
 	}
 	for _, s := range id.Shares {
-		if !validName(s.Tag) || len(s.Tag) > 31 {
-			return nil, fmt.Errorf("share tag %q: use letters, digits, '-' and '_' (at most 31)", s.Tag)
+		if err := CheckShareTag(s.Tag); err != nil {
+			return nil, fmt.Errorf("share %w", err)
 		}
-		if !path.IsAbs(s.Target) || strings.ContainsAny(s.Target, " \t\n,:\"'\\") {
-			return nil, fmt.Errorf("share %s: target %q must be an absolute path without spaces, quotes, ',' or ':'", s.Tag, s.Target)
+		if err := CheckMountTarget(s.Target); err != nil {
+			return nil, fmt.Errorf("share %s: %w", s.Tag, err)
 		}
 		p := "distrotest.share=" + s.Tag + ":" + path.Clean(s.Target)
 		if s.ReadOnly {
@@ -282,12 +229,12 @@ func KernelParams(id Identity) ([]string, error) {
 		out = append(out, p)
 	}
 	if len(id.VLANs) > 0 {
-		if err := checkRange("node number", id.N); err != nil {
+		if err := CheckNodeNumber(id.N); err != nil {
 			return nil, err
 		}
 	}
 	for _, v := range sortedInts(id.VLANs) {
-		if err := checkRange("vlan", v); err != nil {
+		if err := CheckVLAN(v); err != nil {
 			return nil, err
 		}
 		out = append(out, fmt.Sprintf("distrotest.net=%d:%d", v, id.N))
@@ -305,12 +252,12 @@ func KernelParams(id Identity) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := checkRange("node number", h.N); err != nil {
+			if err := CheckNodeNumber(h.N); err != nil {
 				return nil, fmt.Errorf("host %s: %w", h.Name, err)
 			}
 			var vs []string
 			for _, v := range sortedInts(h.VLANs) {
-				if err := checkRange("vlan", v); err != nil {
+				if err := CheckVLAN(v); err != nil {
 					return nil, fmt.Errorf("host %s: %w", h.Name, err)
 				}
 				vs = append(vs, strconv.Itoa(v))

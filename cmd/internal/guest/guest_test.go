@@ -1,6 +1,8 @@
 package guest
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path"
@@ -84,10 +86,14 @@ func TestKernelParams(t *testing.T) {
 			want: []string{"distrotest.hostname=m"}},
 		{name: "registration without store", id: Identity{NixRegistration: "/nix/store/x-r/registration"}, wantErr: "needs the Nix store"},
 		{name: "registration outside the store", id: Identity{NixStore: true, NixRegistration: "/tmp/registration"}, wantErr: "under /nix/store"},
-		{name: "bad host name", id: Identity{Hostname: "a b"}, wantErr: `host name "a b"`},
+		{name: "bad host name", id: Identity{Hostname: "a b"}, wantErr: `node name "a b"`},
+		// the driver refused a leading digit and this package accepted it
+		{name: "name starting with a digit", id: Identity{Hostname: "1node"}, wantErr: `node name "1node"`},
 		{name: "host names derived as nixpkgs", id: Identity{Hostname: "one_two", N: 1, VLANs: []int{1}, Hosts: []Host{{Name: "one_two", N: 1, VLANs: []int{1}}, {Name: "web-1_", N: 2, VLANs: []int{1}}}},
 			want: []string{"distrotest.hostname=onetwo", "distrotest.net=1:1", "distrotest.hosts=onetwo:1:1,web-1:2:1"}},
-		{name: "nothing left of the name", id: Identity{Hostname: "__"}, wantErr: `host name "__"`},
+		{name: "nothing left of the name", id: Identity{Hostname: "__"}, wantErr: `node name "__"`},
+		{name: "the store's tag", id: Identity{Shares: []Share{{Tag: "nix-store", Target: "/mnt"}}}, wantErr: "reserved for the Nix store"},
+		{name: "root as target", id: Identity{Shares: []Share{{Tag: "x", Target: "/"}}}, wantErr: "(not /)"},
 		{name: "relative target", id: Identity{Shares: []Share{{Tag: "x", Target: "mnt"}}}, wantErr: "absolute path"},
 		{name: "colon in target", id: Identity{Shares: []Share{{Tag: "x", Target: "/a:b"}}}, wantErr: "absolute path"},
 		{name: "vlan out of range", id: Identity{N: 1, VLANs: []int{300}}, wantErr: "vlan 300"},
@@ -290,5 +296,73 @@ mount -t virtiofs -o ro ro /tmp/ro
 				t.Errorf("commands (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestRules checks the identity rules against testdata/rules.json, the
+// examples the Nix library's checks are tested with too (tests/nix/eval.nix).
+func TestRules(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rules.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type cases[T any] struct {
+		Valid   []T `json:"valid"`
+		Invalid []T `json:"invalid"`
+	}
+	var rules struct {
+		Comment      string        `json:"comment"`
+		NodeNames    cases[string] `json:"node_names"`
+		ShareTags    cases[string] `json:"share_tags"`
+		MountTargets cases[string] `json:"mount_targets"`
+		VLANs        cases[int]    `json:"vlans"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rules); err != nil {
+		t.Fatalf("testdata/rules.json: %v", err)
+	}
+	check := func(what string, valid bool, v any, err error) {
+		t.Helper()
+		if valid && err != nil {
+			t.Errorf("%s %#v: %v, want valid", what, v, err)
+		}
+		if !valid && err == nil {
+			t.Errorf("%s %#v: valid, want an error", what, v)
+		}
+	}
+	for _, valid := range []bool{true, false} {
+		pick := func(c cases[string]) []string {
+			if valid {
+				return c.Valid
+			}
+			return c.Invalid
+		}
+		for _, n := range pick(rules.NodeNames) {
+			check("node name", valid, n, CheckNodeName(n))
+			if valid && HostName(n) == "" {
+				t.Errorf("node name %q has an empty host name", n)
+			}
+		}
+		for _, s := range pick(rules.ShareTags) {
+			check("share tag", valid, s, CheckShareTag(s))
+		}
+		for _, s := range pick(rules.MountTargets) {
+			check("mount target", valid, s, CheckMountTarget(s))
+		}
+		vlans := rules.VLANs.Invalid
+		if valid {
+			vlans = rules.VLANs.Valid
+		}
+		for _, v := range vlans {
+			check("vlan", valid, v, CheckVLAN(v))
+		}
+	}
+}
+
+func TestNodeNumbers(t *testing.T) {
+	got := NodeNumbers([]string{"server", "client", "b"})
+	if d := cmp.Diff(map[string]int{"b": 1, "client": 2, "server": 3}, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
 	}
 }
