@@ -83,15 +83,22 @@ rec {
   # Store names: nixpkgs' allowed characters, not starting with a dot.
   isStoreName = matches "[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*";
 
-  # Node names become host names and Python identifiers ('-' → '_'); the
-  # runner accepts the same (cmd/internal/driver).
+  # The machine-identity rules are cmd/internal/guest's (identity.go);
+  # these say the same, tested against the same examples
+  # (cmd/internal/guest/testdata/rules.json, tests/nix/eval.nix).
+
+  # Node names become host names and Python identifiers ('-' → '_').
   isNodeName = matches "[A-Za-z][A-Za-z0-9_-]{0,62}";
 
-  # 9p mount tags: short, no separators used on the kernel command line.
-  isShareTag = matches "[A-Za-z][A-Za-z0-9_-]{0,30}";
+  # 9p mount tags: short, no separators used on the kernel command line;
+  # `nix-store` is the Nix store's.
+  isShareTag = s: matches "[A-Za-z][A-Za-z0-9_-]{0,30}" s && s != "nix-store";
 
   # Guest mount points travel on the kernel command line as TAG:TARGET.
-  isMountTarget = s: matches "/[^[:space:],:\"'\\\\]*" s && s != "/";
+  isMountTarget = s: matches "/[^[:space:],:\"'\\\\]*" s && builtins.match "/+" s == null;
+
+  # VLANs are the third octet of 192.168.<vlan>.<node>.
+  isVLAN = v: builtins.isInt v && v >= 1 && v <= 254;
 
   # qemu-img sizes: digits and a unit (none = bytes, K, M, G, T: powers of
   # 1024), absolute ("8G") or relative ("+2G").

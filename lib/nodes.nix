@@ -44,7 +44,7 @@ let
             && builtins.all (k: builtins.elem k [ "source" "target" "readOnly" ]) keys;
         in
         a.all [
-          (check where (a.isShareTag tag && tag != "nix-store")
+          (check where (a.isShareTag tag)
             "${field}: the tag `${tag}` must be a letter then up to 30 letters, digits, '_' or '-' (and not `nix-store`, which is reserved for the Nix store)"
           )
           (check where hasKeys
@@ -155,7 +155,7 @@ let
         )
         (check where (
           builtins.isList node.vlans
-          && builtins.all (v: builtins.isInt v && v >= 1 && v <= 254) node.vlans
+          && builtins.all a.isVLAN node.vlans
         ) "${f "vlans"} must be a list of integers from 1 to 254, got ${describe node.vlans}")
         (check where (
           builtins.isList node.vlans && lib.unique node.vlans == node.vlans
