@@ -6,7 +6,8 @@
 #
 #   1 parse        every .nix file parses
 #   2 lock         flake.lock: version 7, nixpkgs pinned as documented, nix reads it
-#   3 eval         interface and driver.json checks, error messages (tests/nix/eval.nix;
+#   3 eval         interface and driver.json checks (driver.json is exactly the Go
+#                  tests' golden file), error messages (tests/nix/eval.nix;
 #                  read-write: one check reads a source the stand-in copies to the store)
 #   4 vendor       vendorHash = NAR hash of `go mod vendor` (scripts/check-vendor-hash.sh)
 #   5 sources      per-binary source lists agree with `go list -deps`

@@ -296,38 +296,28 @@ in
     ] full.sandboxed.requiredSystemFeatures;
     accel-default = expectEq "accel" "auto" t.sandboxed.config.accel;
     accel-tcg = expectEq "accel with kvm = false" "tcg" full.sandboxed.config.accel;
-    config-top = expectEq "driver.json keys" [
-      "accel"
-      "global_timeout"
-      "machines"
-      "name"
-      "test_script"
-      "version"
-      "vlans"
-    ] (names t.sandboxed.config);
-    config-machine = expectEq "driver.json machine" {
-      name = "vm";
-      image = "${full.image}";
-      memory_size = 2048;
-      cpus = 4;
-      disk_size = 10240;
-      disk_grow = null;
-      vlans = [ 1 ];
-      shared_dirs = {
-        drv = {
-          source = "${share}";
-          target = "/mnt/drv";
-        };
-        str = {
-          source = "/srv/data";
-          target = "/mnt/str";
-          read_only = true;
-        };
-      };
-      nix_store = builtins.storeDir;
-      extra_paths_to_register = [ "${share}" ];
-      nix_registration = "${pkgs.closureInfo { rootPaths = [ share ]; }}/registration";
-    } fullMachine;
+    # The driver.json contract: the library writes exactly the golden file
+    # the Go tests decode (cmd/internal/driver TestGoldenDriverJSON).
+    golden-driver-json = expectEq "driver.json of tests/nix/golden.nix (cmd/internal/driver/testdata/golden/driver.json; see golden.nix to rewrite it)" (
+      builtins.fromJSON (builtins.readFile (repo + "/cmd/internal/driver/testdata/golden/driver.json"))
+    ) (import ./golden.nix { inherit repo; });
+    # The machine-identity rules: the examples the Go rules are tested
+    # with (cmd/internal/guest TestRules).
+    identity-rules =
+      let
+        rules = builtins.fromJSON (builtins.readFile (repo + "/cmd/internal/guest/testdata/rules.json"));
+        a = import (repo + "/lib/arguments.nix") { inherit lib; };
+        wrong =
+          what: pred: cases:
+          map (v: "${what} ${builtins.toJSON v} is accepted") (builtins.filter pred cases.invalid)
+          ++ map (v: "${what} ${builtins.toJSON v} is refused") (builtins.filter (v: !pred v) cases.valid);
+        problems =
+          wrong "node name" a.isNodeName rules.node_names
+          ++ wrong "share tag" a.isShareTag rules.share_tags
+          ++ wrong "mount target" a.isMountTarget rules.mount_targets
+          ++ wrong "vlan" a.isVLAN rules.vlans;
+      in
+      if problems == [ ] then true else builtins.concatStringsSep "; " problems;
     no-registration-without-extra-paths = expectEq "nix_registration without extraPathsToRegister" false (
       (builtins.head t.sandboxed.config.machines) ? nix_registration
     );

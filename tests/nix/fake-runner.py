@@ -1,7 +1,9 @@
 """A stand-in for `distrotest run --config driver.json`, used by
-tests/nix/plumbing.nix: checks that driver.json has the contract's keys and
-that every path it names, and the tools the runner needs, are reachable where
-it runs. Writes report.json into --out-dir; exit status 0 when all is well."""
+tests/nix/plumbing.nix: checks that every path driver.json names, and the
+tools the runner needs, are reachable where it runs. (The contract's keys are
+checked once, against cmd/internal/driver/testdata/golden/driver.json, by
+tests/nix/eval.nix.) Writes report.json into --out-dir; exit status 0 when
+all is well."""
 
 import argparse
 import json
@@ -9,12 +11,6 @@ import os
 import re
 import shutil
 import sys
-
-TOP = {"version", "name", "test_script", "global_timeout", "accel", "vlans", "machines"}
-MACHINE = {"name", "image", "memory_size", "cpus", "disk_size", "disk_grow", "vlans",
-           "shared_dirs", "nix_store", "extra_paths_to_register"}
-# only with extra_paths_to_register
-OPTIONAL = {"nix_registration"}
 
 p = argparse.ArgumentParser(prog="distrotest run (fake)")
 p.add_argument("run")
@@ -28,11 +24,7 @@ args = p.parse_args()
 problems = []
 with open(args.config) as f:
     cfg = json.load(f)
-if set(cfg) != TOP:
-    problems.append(f"top-level keys {sorted(cfg)} != {sorted(TOP)}")
 for m in cfg["machines"]:
-    if not MACHINE <= set(m) <= MACHINE | OPTIONAL:
-        problems.append(f"machine keys {sorted(m)} != {sorted(MACHINE)} (+ {sorted(OPTIONAL)})")
     if m["extra_paths_to_register"]:
         reg = m.get("nix_registration", "")
         if not reg.startswith(m["nix_store"] + "/") or not os.path.isfile(reg):

@@ -73,7 +73,7 @@ func CheckShareTag(tag string) error {
 // space, quotes, backslashes, ',' or ':' (it travels on the kernel command
 // line as TAG:TARGET).
 func CheckMountTarget(target string) error {
-	if !path.IsAbs(target) || path.Clean(target) == "/" || strings.ContainsAny(target, " \t\n,:\"'\\") {
+	if !path.IsAbs(target) || path.Clean(target) == "/" || strings.ContainsAny(target, " \t\n\r\v\f,:\"'\\") {
 		return fmt.Errorf("target %q must be an absolute path (not /) without spaces, quotes, ',' or ':'", target)
 	}
 	return nil
