@@ -37,8 +37,10 @@
 //
 // It is not a terminal: there is no prompt, no job control for the user and
 // no interactive use. Its tests run a real local bash as the fake guest
-// (over pipes like the port, or a pty like hvc0), with faults injected into
-// the stream; they need no VM and run with plain `go test`.
+// (backdoortest: the real guest script's handshake over pipes like the
+// port, or a pty like hvc0), with faults injected into the stream; they need
+// no VM and run with plain `go test`. The same fake guest serves the tests
+// of the runner and the Python bridge (pybridge/pybridgetest).
 // Shell.RunNixOSFraming is the NixOS driver's framing over the same shell,
 // the baseline of the benchmarks.
 package backdoor

@@ -99,7 +99,7 @@ func TestDamagedReplies(t *testing.T) {
 			g := startGuest(t, tt.tr, "")
 			fc := &faultConn{ReadWriter: g.conn, hit: tt.hit}
 			s := New(fc, nil)
-			s.Encoding = tt.tr.encoding()
+			s.Encoding = encoding(tt.tr)
 			s.Grace = 20 * time.Second
 			t.Cleanup(func() { s.Close() })
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -25,7 +25,7 @@ func readyShell(t testing.TB, tr transport, junk string) (*Shell, *fakeGuest) {
 	t.Helper()
 	g := startGuest(t, tr, junk)
 	s := New(g.conn, nil)
-	s.Encoding = tr.encoding()
+	s.Encoding = encoding(tr)
 	t.Cleanup(func() { s.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -251,7 +251,7 @@ func TestHostDeadline(t *testing.T) {
 	s, g := readyShell(t, pipes, "")
 	s.Grace = 200 * time.Millisecond
 	// A frozen guest: the shell never answers.
-	if err := syscall.Kill(g.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+	if err := syscall.Kill(g.Cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -266,10 +266,10 @@ func TestHostDeadline(t *testing.T) {
 		t.Errorf("Run after the deadline: %v, want ErrNotReady wrapping ErrUnresponsive", err)
 	}
 	// A reboot brings it back.
-	if err := syscall.Kill(g.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+	if err := syscall.Kill(g.Cmd.Process.Pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	g.write(t, "exec bash --norc -c "+Quote(bootScript(pipes, "rebooting\n"))+"\n")
+	g.write(t, bootScript(t, pipes, "rebooting\n"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.WaitReady(ctx); err != nil {
@@ -413,7 +413,7 @@ func TestReboot(t *testing.T) {
 		t.Run(string(tr), func(t *testing.T) {
 			s, g := readyShell(t, tr, "")
 			reboot := func(delay string) {
-				g.write(t, "exec bash --norc -c "+Quote("sleep "+delay+"\n"+bootScript(tr, "[    0.000000] Linux version\n"))+"\n")
+				g.write(t, "exec bash --norc -c "+Quote("sleep "+delay+"\n"+bootScript(t, tr, "[    0.000000] Linux version\n"))+"\n")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
