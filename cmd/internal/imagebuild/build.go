@@ -166,7 +166,6 @@ func (b *builder) build(ctx context.Context) error {
 	}
 	if b.recipe.Shape != "" {
 		steps[1].name, steps[1].fn = "configuring the "+b.recipe.Shape+" shape and making its filesystems", b.shapeFilesystems
-		steps[2].fn = b.shapeDisk
 	}
 	for i, s := range steps {
 		b.printf("[%d/%d] %s ...\n", i+1, len(steps), s.name)
@@ -386,6 +385,27 @@ func findKernel(root *os.Root, initrdName string) (kernel, initrd, version strin
 	return kernel, initrd, version, nil
 }
 
+// diskImage is a filesystem image made for one partition of the disk.
+type diskImage struct {
+	partition int
+	file      string // in the build directory
+}
+
+// diskImages are the filesystem images the filesystems step made: the
+// Debian layout's ext4 root and ESP, or a shape's part<N>.img for every
+// mounted partition.
+func (b *builder) diskImages() []diskImage {
+	if b.recipe.Shape == "" {
+		return []diskImage{{1, "root.img"}, {15, "esp.img"}}
+	}
+	var out []diskImage
+	for _, p := range b.recipe.Layout.Mounted() {
+		out = append(out, diskImage{p.Number, fmt.Sprintf("part%d.img", p.Number)})
+	}
+	return out
+}
+
+// disk writes the GPT and copies every filesystem image into place.
 func (b *builder) disk(ctx context.Context) error {
 	l := b.recipe.Layout
 	raw := b.path("disk.raw")
@@ -400,15 +420,15 @@ func (b *builder) disk(ctx context.Context) error {
 		return err
 	}
 	defer f.Close()
-	for _, part := range []struct {
-		n    int
-		file string
-	}{{1, "root.img"}, {15, "esp.img"}} {
-		p, _ := l.Partition(part.n)
-		if err := copyImage(ctx, f, p, b.path(part.file)); err != nil {
-			return fmt.Errorf("copying %s into partition %d: %w", part.file, p.Number, err)
+	for _, img := range b.diskImages() {
+		p, ok := l.Partition(img.partition)
+		if !ok {
+			return fmt.Errorf("the layout has no partition %d for %s", img.partition, img.file)
 		}
-		if err := os.Remove(b.path(part.file)); err != nil {
+		if err := copyImage(ctx, f, p, b.path(img.file)); err != nil {
+			return fmt.Errorf("copying %s into partition %d: %w", img.file, p.Number, err)
+		}
+		if err := os.Remove(b.path(img.file)); err != nil {
 			return err
 		}
 	}

@@ -334,30 +334,3 @@ func writeBLS(root *os.Root, r Recipe, info BuildInfo, separateBoot bool) (strin
 	}
 	return name, nil
 }
-
-// shapeDisk writes the GPT and copies every filesystem image into place.
-func (b *builder) shapeDisk(ctx context.Context) error {
-	l := b.recipe.Layout
-	raw := b.path("disk.raw")
-	if err := sizedFile(raw, l.DiskSize); err != nil {
-		return err
-	}
-	if _, err := run(ctx, b.log, command{path: b.tools["sgdisk"], args: sgdiskArgs(l, raw)}); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(raw, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for _, p := range l.Mounted() {
-		img := b.path(fmt.Sprintf("part%d.img", p.Number))
-		if err := copyImage(ctx, f, p, img); err != nil {
-			return fmt.Errorf("copying %s into partition %d: %w", filepath.Base(img), p.Number, err)
-		}
-		if err := os.Remove(img); err != nil {
-			return err
-		}
-	}
-	return f.Close()
-}
