@@ -20,64 +20,44 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/distrotest/distrotest/tests/testbin"
 )
 
 var (
-	setupOnce sync.Once
-	binDir    string
+	imageOnce sync.Once
 	imageDir  string
-	setupErr  error
+	imageErr  error
 )
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// setup builds the binaries once and finds the prepared image.
+// setup skips unless VM tests are selected, builds the binaries once and
+// finds the prepared image.
 func setup(t *testing.T) (bin, image string) {
 	t.Helper()
-	if os.Getenv("DISTROTEST_VM_TESTS") != "1" {
-		t.Skip("VM test: set DISTROTEST_VM_TESTS=1 (CI does, through make test)")
-	}
-	setupOnce.Do(func() {
-		if binDir, setupErr = os.MkdirTemp("", "distrotest-compat-bin-"); setupErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/distrotest", "./cmd/distrotest-gen")
-		cmd.Dir = repoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			setupErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
+	testbin.RequireVM(t)
+	bin = testbin.Binaries(t)
+	imageOnce.Do(func() {
 		imageDir = os.Getenv("DISTROTEST_TEST_IMAGE")
 		if imageDir == "" {
-			out, err := exec.Command(filepath.Join(binDir, "distrotest-gen"), "image", "prepare", "debian/13").Output()
+			out, err := exec.Command(filepath.Join(bin, "distrotest-gen"), "image", "prepare", "debian/13").Output()
 			if err != nil {
-				setupErr = fmt.Errorf("distrotest-gen image prepare debian/13: %v", err)
+				imageErr = fmt.Errorf("distrotest-gen image prepare debian/13: %v", err)
 				return
 			}
 			imageDir = strings.TrimSpace(string(out))
 		}
 	})
-	if setupErr != nil {
-		t.Fatal(setupErr)
+	if imageErr != nil {
+		t.Fatal(imageErr)
 	}
-	return binDir, imageDir
+	return bin, imageDir
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // writeConfig writes a driver.json for one machine named node on vlan 1.
 func writeConfig(t *testing.T, dir, image, script, node string) string {
@@ -100,41 +80,6 @@ func writeConfig(t *testing.T, dir, image, script, node string) string {
 	return path
 }
 
-// assertNothingLeft fails when a QEMU process that used tmp still runs or
-// tmp still holds files.
-func assertNothingLeft(t *testing.T, tmp string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, _ := exec.Command("pgrep", "-af", "qemu-system").Output()
-		var ours []string
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, tmp) {
-				ours = append(ours, l)
-			}
-		}
-		if len(ours) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("QEMU still running after the run:\n%s", strings.Join(ours, "\n"))
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	entries, err := os.ReadDir(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if len(names) > 0 {
-		t.Errorf("temporary files left in TMPDIR: %v", names)
-	}
-}
-
 // TestSuite runs suite.py (every "same" row of the API comparison) with
 // the runner called as nixpkgs calls nixos-test-driver.
 func TestSuite(t *testing.T) {
@@ -144,7 +89,7 @@ func TestSuite(t *testing.T) {
 	work := t.TempDir()
 	tmp := t.TempDir()
 	out := filepath.Join(work, "out")
-	config := writeConfig(t, work, image, filepath.Join(repoRoot(), "tests", "compat", "suite.py"), "one_two")
+	config := writeConfig(t, work, image, filepath.Join(testbin.RepoRoot(), "tests", "compat", "suite.py"), "one_two")
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "distrotest"), "run",
 		"-c", config, "--output_directory", out, "--junit-xml", "junit.xml",
 		"--keep-machine-state=false", "--no-interactive", "--log-level", "warning", "--global-timeout", "20m")
@@ -170,7 +115,7 @@ func TestSuite(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "compat.txt")); err != nil || string(b) != "written through out_dir\n" {
 		t.Errorf("machine.out_dir / name: %q, %v", b, err)
 	}
-	assertNothingLeft(t, tmp)
+	testbin.AssertNothingLeft(t, tmp)
 }
 
 // tmux drives a terminal session on a private server socket.
@@ -246,7 +191,7 @@ func TestInteractive(t *testing.T) {
 	}
 	work := t.TempDir()
 	tmp := t.TempDir()
-	config := writeConfig(t, work, image, filepath.Join(repoRoot(), "tests", "compat", "interactive.py"), "machine")
+	config := writeConfig(t, work, image, filepath.Join(testbin.RepoRoot(), "tests", "compat", "interactive.py"), "machine")
 	conf := filepath.Join(work, "tmux.conf")
 	if err := os.WriteFile(conf, []byte("set -g history-limit 100000\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -301,5 +246,5 @@ func TestInteractive(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(work, ".distrotest-history")); err != nil || !strings.Contains(string(b), "run_tests()") {
 		t.Errorf("readline history in the working directory: %q, %v", b, err)
 	}
-	assertNothingLeft(t, tmp)
+	testbin.AssertNothingLeft(t, tmp)
 }

@@ -12,61 +12,28 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"fmt"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distrotest/distrotest/tests/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// binaries builds distrotest and distrotest-gen once per test process.
+// binaries skips unless VM tests are selected, then builds distrotest and
+// distrotest-gen once per test process.
 func binaries(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("DISTROTEST_VM_TESTS") != "1" {
-		t.Skip("VM test: set DISTROTEST_VM_TESTS=1 (CI does, through make test)")
-	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "distrotest-e2e-bin-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/distrotest", "./cmd/distrotest-gen")
-		cmd.Dir = repoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	testbin.RequireVM(t)
+	return testbin.Binaries(t)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 type result struct {
 	exit   int
@@ -91,7 +58,7 @@ func runEnv(t *testing.T, ctx context.Context, env []string, args ...string) res
 	outDir := filepath.Join(t.TempDir(), "out")
 	full := append([]string{"run", "--out-dir", outDir}, args...)
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "distrotest"), full...)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testbin.RepoRoot()
 	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp, "DT_HOST_DIR="+hostDir(t)), env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -103,7 +70,7 @@ func runEnv(t *testing.T, ctx context.Context, env []string, args ...string) res
 		t.Fatalf("running distrotest: %v\n%s", err, res.output)
 	}
 	t.Logf("distrotest %s → exit %d\n%s", strings.Join(full, " "), res.exit, res.output)
-	assertNothingLeft(t, tmp, hostDir(t))
+	testbin.AssertNothingLeft(t, tmp, hostDir(t))
 	return res
 }
 
@@ -119,44 +86,8 @@ func hostDir(t *testing.T) string {
 	return d
 }
 
-// assertNothingLeft fails when a QEMU or virtiofsd process whose command
-// line names tmp (or the test's shared directory) is still alive, or tmp
-// still holds files.
-func assertNothingLeft(t *testing.T, tmp string, shared string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, _ := exec.Command("pgrep", "-af", "qemu-system|virtiofsd").Output()
-		var ours []string
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, tmp) || strings.Contains(l, shared) {
-				ours = append(ours, l)
-			}
-		}
-		if len(ours) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("QEMU or virtiofsd still running after the run:\n%s", strings.Join(ours, "\n"))
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	entries, err := os.ReadDir(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) > 0 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("temporary files left in TMPDIR: %v", names)
-	}
-}
-
 func script(t *testing.T, name string) string {
-	return filepath.Join(repoRoot(t), "tests", "vm", name)
+	return filepath.Join(testbin.RepoRoot(), "tests", "vm", name)
 }
 
 func withTimeout(t *testing.T, d time.Duration) context.Context {
@@ -317,7 +248,7 @@ func TestSIGTERM(t *testing.T) {
 	// The store and a share over virtiofs: no virtiofsd may outlive it either.
 	cmd := exec.Command(filepath.Join(bin, "distrotest"), "run", "--out-dir", outDir, "--image", "debian/13",
 		"--share-transport", "virtiofs", "--nix-store", "/nix/store", "--share", "data="+hostDir(t)+":/mnt/data", script(t, "hang.py"))
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testbin.RepoRoot()
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -355,7 +286,7 @@ func TestSIGTERM(t *testing.T) {
 	if !strings.Contains(buf.String(), "over virtiofs") {
 		t.Errorf("the run did not use virtiofs")
 	}
-	assertNothingLeft(t, tmp, hostDir(t))
+	testbin.AssertNothingLeft(t, tmp, hostDir(t))
 }
 
 // prepared returns the prepared Debian 13 image directory (built and

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/distrotest/distrotest/tests/testbin"
 )
 
 // startRegistry starts Debian's docker-registry (distribution 2.8) on a
@@ -86,7 +88,7 @@ func startRegistry(t *testing.T) string {
 func gen(t *testing.T, ctx context.Context, cache string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "distrotest-gen"), args...)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testbin.RepoRoot()
 	cmd.Env = os.Environ()
 	if cache != "" {
 		cmd.Env = append(cmd.Env, "XDG_CACHE_HOME="+cache)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distrotest/distrotest/tests/testbin"
 )
 
 // shapes are the stand-in family shapes (imagebuild: shape/<name>), built
@@ -28,7 +30,7 @@ func preparedShape(t *testing.T, name string) string {
 	t.Helper()
 	bin := binaries(t)
 	cmd := exec.Command(filepath.Join(bin, "distrotest-gen"), "image", "prepare", "shape/"+name)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testbin.RepoRoot()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
