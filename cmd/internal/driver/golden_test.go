@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 )
 
@@ -74,21 +72,7 @@ func TestGoldenDriverJSON(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "  kernel: %s\n", strings.Join(params, " "))
 	}
-	got := b.String()
-	golden := filepath.Join(goldenDir, "identity.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s (-want +got):\n%s", golden, d)
-	}
+	checkGolden(t, filepath.Join(goldenDir, "identity.golden"), b.String())
 }
 
 // collectKeys adds the object keys in v to keys; the keys of shared_dirs

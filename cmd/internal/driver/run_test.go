@@ -37,7 +37,7 @@ type fixture struct {
 	image  string
 	cache  string
 	out    string
-	stderr syncBuffer
+	stderr pybridgetest.Buffer
 
 	mu       sync.Mutex
 	configs  []machine.Config
@@ -222,26 +222,6 @@ with subtest("second"):
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// syncBuffer is a buffer several goroutines may write to. (A bytes.Buffer
-// will not do: os/exec copies a child's output into it with ReadFrom,
-// which holds its internal slice across a blocking read.)
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestRunFailure(t *testing.T) {
 	f := newFixture(t)

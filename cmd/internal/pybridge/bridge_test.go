@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -648,7 +647,7 @@ func TestInteractiveInterrupt(t *testing.T) {
 	cfg.Interactive = true
 	cfg.Stdin = strings.NewReader(fmt.Sprintf(
 		"import os; open(%q, 'w').write(str(os.getpid()))\nmachine.succeed('sleep 5')\nprint('after', machine.succeed('echo still-here').strip())\n", pidFile))
-	out := &lockedBuffer{}
+	out := &pybridgetest.Buffer{}
 	cfg.Stdout, cfg.Stderr = out, out
 	go func() {
 		deadline := time.Now().Add(20 * time.Second)
@@ -668,23 +667,6 @@ func TestInteractiveInterrupt(t *testing.T) {
 	if !strings.Contains(out.String(), "KeyboardInterrupt") || !strings.Contains(out.String(), "after still-here") {
 		t.Errorf("output:\n%s", out.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestPythonMissing(t *testing.T) {
