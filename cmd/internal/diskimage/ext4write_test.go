@@ -1,9 +1,7 @@
 package diskimage
 
 import (
-	"crypto/sha256"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,20 +10,6 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/diskimage/imagetest"
 )
-
-func fileSum(t *testing.T, p string) [32]byte {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return [32]byte(h.Sum(nil))
-}
 
 // TestWrites adds entries of every kind, saves the overlay and checks the
 // result with e2fsck and debugfs; the input image stays unchanged.
@@ -41,7 +25,7 @@ func TestWrites(t *testing.T) {
 			imagetest.Fill(t, tree, "etc/linear", 500) // several blocks, no index
 			d := imagetest.Build(t, "gpt", imagetest.Part{SizeMiB: 64, FS: "ext4", Tree: tree, Mkfs: []string{"-O", "orphan_file,metadata_csum_seed"}})
 			in := imagetest.Qcow2(t, d.Raw)
-			before := fileSum(t, in)
+			before := imagetest.FileSum(t, in)
 			img := open(t, in)
 			root, _ := img.Root(0)
 			fsys, err := img.Ext4(root)
@@ -78,7 +62,7 @@ func TestWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			img.Close()
-			if fileSum(t, in) != before {
+			if imagetest.FileSum(t, in) != before {
 				t.Fatal("the input image changed")
 			}
 			if standalone {

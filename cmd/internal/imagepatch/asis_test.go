@@ -25,13 +25,13 @@ func TestAsIs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := imagetest.Build(t, "gpt", tt.part)
 			in := imagetest.Qcow2(t, d.Raw)
-			before := fileSum(t, in)
+			before := imagetest.FileSum(t, in)
 			out := filepath.Join(t.TempDir(), "asis")
 			m, err := AsIs(context.Background(), in, out, Spec{System: "x86_64-linux"}, "asked with --no-instrument", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fileSum(t, in) != before {
+			if imagetest.FileSum(t, in) != before {
 				t.Error("the input changed")
 			}
 			loaded, err := manifest.Load(out)

@@ -161,13 +161,13 @@ func TestPatchInitrdStrategy(t *testing.T) {
 			initrdFile := tt.initrd(t)
 			d := imagetest.Build(t, "gpt", shapeParts(t, tt.name, initrdFile)...)
 			in := imagetest.Qcow2(t, d.Raw)
-			before := fileSum(t, in)
+			before := imagetest.FileSum(t, in)
 			plan, err := PlanFor(tt.spec)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out, m, rep := patchOK(t, in, Spec{Spec: tt.spec, System: "x86_64-linux"}, plan, Options{})
-			if fileSum(t, in) != before {
+			if imagetest.FileSum(t, in) != before {
 				t.Error("the input changed")
 			}
 			if rep.DirtyClusters != 0 || len(rep.Changes) != 0 {

@@ -3,10 +3,8 @@ package imagepatch
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,29 +39,15 @@ func debianFiles() map[string]string {
 	}
 }
 
-func fileSum(t *testing.T, p string) [32]byte {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return [32]byte(h.Sum(nil))
-}
-
 func patchOK(t *testing.T, in string, s Spec, plan guest.Plan, opts Options) (string, *manifest.Manifest, Report) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "prepared")
-	before := fileSum(t, in)
+	before := imagetest.FileSum(t, in)
 	m, rep, err := Patch(context.Background(), in, out, s, plan, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, in) != before {
+	if imagetest.FileSum(t, in) != before {
 		t.Fatal("the input image was modified")
 	}
 	if _, err := manifest.Load(out); err != nil {
@@ -195,7 +179,7 @@ func TestPatchRealKernel(t *testing.T) {
 		t.Errorf("kernel version %q, want %q", m.KernelVersion, version)
 	}
 	for name, src := range map[string]string{"vmlinuz": kernel, "initrd": initrd} {
-		if fileSum(t, filepath.Join(out, name)) != fileSum(t, src) {
+		if imagetest.FileSum(t, filepath.Join(out, name)) != imagetest.FileSum(t, src) {
 			t.Errorf("%s differs from %s", name, src)
 		}
 	}
@@ -408,10 +392,10 @@ func TestBadInputs(t *testing.T) {
 			var before []os.DirEntry
 			if fi, err := os.Stat(tt.input); err == nil && !fi.IsDir() {
 				defer func(sum [32]byte) {
-					if fileSum(t, tt.input) != sum {
+					if imagetest.FileSum(t, tt.input) != sum {
 						t.Error("the input changed")
 					}
-				}(fileSum(t, tt.input))
+				}(imagetest.FileSum(t, tt.input))
 			}
 			before, _ = os.ReadDir(filepath.Dir(out))
 			_, _, err := Patch(context.Background(), tt.input, out, tt.spec, guest.NewPlan(), Options{})
@@ -454,12 +438,12 @@ func TestReplacePrepared(t *testing.T) {
 			t.Fatalf("patch %d: %v", i+1, err)
 		}
 	}
-	before := fileSum(t, filepath.Join(out, "manifest.json"))
+	before := imagetest.FileSum(t, filepath.Join(out, "manifest.json"))
 	bad := Spec{Spec: distro.Spec{Distro: "debian", Release: "13", Strategy: "disk", Kernel: "/boot/nothing-*"}}
 	if _, _, err := Patch(context.Background(), d.Raw, out, bad, guest.NewPlan(), Options{}); err == nil {
 		t.Fatal("patch with a bad kernel pattern succeeded")
 	}
-	if fileSum(t, filepath.Join(out, "manifest.json")) != before {
+	if imagetest.FileSum(t, filepath.Join(out, "manifest.json")) != before {
 		t.Error("a failed patch changed the earlier output")
 	}
 	left, _ := os.ReadDir(filepath.Dir(out))

@@ -8,8 +8,10 @@
 package imagetest
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -449,4 +451,20 @@ func Fill(t testing.TB, tree, dir string, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// FileSum returns the SHA-256 of the file at p (to show that an input was
+// not modified).
+func FileSum(t testing.TB, p string) [32]byte {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return [32]byte(h.Sum(nil))
 }
