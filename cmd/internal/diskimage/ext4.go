@@ -282,18 +282,7 @@ func (f *FS) ReadFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	b := make([]byte, 0, info.Size)
-	buf := make([]byte, 1<<20)
-	for {
-		n, err := r.Read(buf)
-		b = append(b, buf[:n]...)
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+	return readAll(r, info.Size)
 }
 
 // guard runs fn, turning a panic of go-diskfs (it has some on filesystems
