@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/ctxio"
 	"github.com/distrotest/distrotest/cmd/internal/diskimage"
 	"github.com/distrotest/distrotest/cmd/internal/distro"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
@@ -302,7 +303,7 @@ func copyOut(ctx context.Context, fsys diskimage.Files, src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("extracting %s to %s: %w", src, name, unwrapPath(err))
 	}
-	if _, err := io.CopyBuffer(w, ctxReader{ctx, r}, make([]byte, 4<<20)); err != nil {
+	if _, err := io.CopyBuffer(w, ctxio.Reader(ctx, r), make([]byte, 4<<20)); err != nil {
 		w.Close()
 		return fmt.Errorf("extracting %s to %s: %w", src, name, unwrapPath(err))
 	}
@@ -310,19 +311,6 @@ func copyOut(ctx context.Context, fsys diskimage.Files, src, dst string) error {
 		return fmt.Errorf("extracting %s to %s: %w", src, name, unwrapPath(err))
 	}
 	return nil
-}
-
-// ctxReader stops a copy when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // manifestTransport is the share transport the manifest names: only one the

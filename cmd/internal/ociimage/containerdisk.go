@@ -25,6 +25,7 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
 	"github.com/distrotest/distrotest/cmd/internal/cache"
+	"github.com/distrotest/distrotest/cmd/internal/ctxio"
 	"github.com/distrotest/distrotest/cmd/internal/diskimage"
 )
 
@@ -333,7 +334,7 @@ func extractDisk(ctx context.Context, l v1.Layer, want v1.Hash, out string, opts
 	}
 	defer rc.Close()
 	blob := sha256.New()
-	tr, closeTar, err := tarReader(ctxReader{ctx, io.TeeReader(rc, blob)})
+	tr, closeTar, err := tarReader(ctxio.Reader(ctx, io.TeeReader(rc, blob)))
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -362,7 +363,7 @@ func extractDisk(ctx context.Context, l v1.Layer, want v1.Hash, out string, opts
 		size = h.Size
 	}
 	// Drain padding after the tar end so that the whole blob is hashed.
-	if _, err := io.Copy(io.Discard, ctxReader{ctx, io.TeeReader(rc, blob)}); err != nil {
+	if _, err := io.Copy(io.Discard, ctxio.Reader(ctx, io.TeeReader(rc, blob))); err != nil {
 		return "", 0, nil, fmt.Errorf("reading the layer: %w", err)
 	}
 	if got := "sha256:" + hex.EncodeToString(blob.Sum(nil)); want.Algorithm == "sha256" && got != want.String() {
@@ -453,17 +454,4 @@ func hashReader(r io.Reader, h hash.Hash) (v1.Hash, int64, error) {
 		return v1.Hash{}, 0, err
 	}
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, n, nil
-}
-
-// ctxReader stops reading when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

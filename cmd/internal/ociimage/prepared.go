@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/distrotest/distrotest/cmd/internal/ctxio"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
 )
 
@@ -208,7 +209,7 @@ func PullPrepared(ctx context.Context, ref, out string, opts Options) (*Prepared
 		if err != nil {
 			return nil, explain(r, err)
 		}
-		sum, err := writeFile(filepath.Join(tmp, title), ctxReader{ctx, rc}, l.Size, title, opts.Progress)
+		sum, err := writeFile(filepath.Join(tmp, title), ctxio.Reader(ctx, rc), l.Size, title, opts.Progress)
 		rc.Close()
 		if err != nil {
 			return nil, explain(r, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/distrotest/distrotest/cmd/internal/ctxio"
 	"github.com/distrotest/distrotest/cmd/internal/qcow2"
 )
 
@@ -194,7 +195,7 @@ func containerDiskLayer(ctx context.Context, disk, out string) (*fileLayer, stri
 	if err := tw.WriteHeader(hdr(DiskPath, 0o444, tar.TypeReg, fi.Size())); err != nil {
 		return nil, "", err
 	}
-	if _, err := io.Copy(io.MultiWriter(tw, diskHash), ctxReader{ctx, in}); err != nil {
+	if _, err := io.Copy(io.MultiWriter(tw, diskHash), ctxio.Reader(ctx, in)); err != nil {
 		return nil, "", fmt.Errorf("writing the layer: %w", err)
 	}
 	if err := tw.Close(); err != nil {
