@@ -164,21 +164,12 @@ func TestSetupScriptNetworkManager(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		script := "ip() { :; }\nmodprobe() { echo \"modprobe $*\" >>" + root + "/modprobe.log; }\n" + string(asset("setup"))
-		for _, r := range []struct{ from, to string }{
-			{"/usr/lib/NetworkManager", root + "/nm-lib"},
-			{"/usr/sbin/NetworkManager", root + "/nm-bin"},
-			{"/run/NetworkManager", root + "/run-nm"},
-			{"/sys/class/net", root + "/net"},
-			{"/etc/resolv.conf", root + "/resolv.conf"},
-			{"/proc/cmdline", root + "/cmdline"},
-			{"/proc/sys/kernel/hostname", root + "/hostname"},
-			{"/etc/hosts", root + "/hosts"},
-			{"passwd -d root", "true"},
-			{"sleep 0.05", "true"}, // no NICs here: do not wait for them
-		} {
-			script = strings.ReplaceAll(script, r.from, r.to)
-		}
+		script := setupScript(root, "ip() { :; }\nmodprobe() { echo \"modprobe $*\" >>"+root+"/modprobe.log; }\n",
+			[2]string{"/usr/lib/NetworkManager", root + "/nm-lib"},
+			[2]string{"/usr/sbin/NetworkManager", root + "/nm-bin"},
+			[2]string{"/run/NetworkManager", root + "/run-nm"},
+			[2]string{"sleep 0.05", "true"}, // no NICs here: do not wait for them
+		)
 		out, _ := exec.Command("bash", "-c", script).CombinedOutput() // fails: no NICs
 		conf := filepath.Join(root, "run-nm/conf.d/90-distrotest.conf")
 		data, err := os.ReadFile(conf)

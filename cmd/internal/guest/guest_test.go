@@ -143,17 +143,7 @@ func TestSetupScript(t *testing.T) {
 		}
 	}
 	// ip(8) is replaced by a function that records its arguments.
-	script := "ip() { echo \"ip $*\" >>" + root + "/ip.log; }\n" + string(asset("setup"))
-	for _, r := range []struct{ from, to string }{
-		{"/sys/class/net", root + "/net"},
-		{"/etc/resolv.conf", root + "/resolv.conf"},
-		{"/proc/cmdline", root + "/cmdline"},
-		{"/proc/sys/kernel/hostname", root + "/hostname"},
-		{"/etc/hosts", root + "/hosts"},
-		{"passwd -d root", "true"},
-	} {
-		script = strings.ReplaceAll(script, r.from, r.to)
-	}
+	script := setupScript(root, "ip() { echo \"ip $*\" >>"+root+"/ip.log; }\n")
 	out, err := exec.Command("bash", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("setup failed: %v\n%s", err, out)
@@ -297,6 +287,25 @@ mount -t virtiofs -o ro ro /tmp/ro
 			}
 		})
 	}
+}
+
+// setupScript is the guest's setup script with the files it reads and
+// writes moved under root and the root password left alone, after prelude
+// (shell functions standing in for tools); extra are more replacements,
+// made first.
+func setupScript(root, prelude string, extra ...[2]string) string {
+	script := prelude + string(asset("setup"))
+	for _, r := range append(extra, [][2]string{
+		{"/sys/class/net", root + "/net"},
+		{"/etc/resolv.conf", root + "/resolv.conf"},
+		{"/proc/cmdline", root + "/cmdline"},
+		{"/proc/sys/kernel/hostname", root + "/hostname"},
+		{"/etc/hosts", root + "/hosts"},
+		{"passwd -d root", "true"},
+	}...) {
+		script = strings.ReplaceAll(script, r[0], r[1])
+	}
+	return script
 }
 
 // TestRules checks the identity rules against testdata/rules.json, the
