@@ -120,6 +120,29 @@ let
     system = "aarch64-linux";
   };
 
+  # "accepted arguments: ..." as arguments.nix prints it, from the README's
+  # `<fn> { a; b ? x; }` (fn a regular expression)
+  readmeAccepted =
+    fn:
+    let
+      parts = builtins.split "`${fn} \\{([^`]*)}`" (builtins.readFile (repo + "/README.md"));
+      body = if builtins.length parts < 2 then throw "README.md has no `${fn} { ... }`" else builtins.head (builtins.elemAt parts 1);
+      fields = builtins.filter (f: f != "") (
+        map (f: builtins.head (builtins.match "[[:space:]]*([^[:space:]]*).*" f)) (
+          builtins.filter builtins.isString (builtins.split ";" body)
+        )
+      );
+      optional = builtins.filter (f: builtins.match ".*[?].*" f != null) (
+        builtins.filter builtins.isString (builtins.split ";" body)
+      );
+      optionalNames = map (f: builtins.head (builtins.match "[[:space:]]*([^[:space:]?]*).*" f)) optional;
+      required = builtins.filter (n: !(builtins.elem n optionalNames)) fields;
+    in
+    "accepted arguments: "
+    + builtins.concatStringsSep ", " (
+      map (n: "`${n}` (required)") required ++ map (n: "`${n}`") (builtins.sort builtins.lessThan optionalNames)
+    );
+
   bad = args: (d.debian."13" args).sandboxed.drvPath;
   badNode = node: (d.makeTest {
     name = "t";
@@ -569,6 +592,22 @@ in
   };
 
   errors = {
+    # The README's signatures list exactly the arguments the library
+    # accepts: an unknown argument's message lists them, built here from
+    # the README (required in order, optional ones sorted, as arguments.nix
+    # prints them).
+    readme-arguments-release = {
+      expect = readmeAccepted "lib\\.<system>\\.<distro>\\.\"<version>\"";
+      value = (d.debian."13" { testScript = script; bogus = 1; }).sandboxed.drvPath;
+    };
+    readme-arguments-maketest = {
+      expect = readmeAccepted "lib\\.<system>\\.makeTest";
+      value = (d.makeTest { name = "t"; nodes = { }; testScript = script; bogus = 1; }).sandboxed.drvPath;
+    };
+    readme-arguments-vmtest = {
+      expect = readmeAccepted "lib\\.<system>\\.vmTest";
+      value = (d.vmTest { image = anyDisk; testScript = script; bogus = 1; }).sandboxed.drvPath;
+    };
     unknown-argument = {
       expect = "distrotest debian.\"13\": unknown argument `memSize`; accepted arguments: `testScript` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `kvm`, `memorySize`, `name`, `selinuxEnforcing`, `sharedDirs`";
       value = bad {
