@@ -110,12 +110,14 @@ let
         required = [ "testScript" ];
         optional = {
           name = "vm-test";
-          sharedDirs = { };
-          diskSize = null;
-          memorySize = 1024;
-          cpus = 2;
-          extraPathsToRegister = [ ];
-          selinuxEnforcing = false;
+          inherit (nodes.defaults)
+            sharedDirs
+            diskSize
+            memorySize
+            cpus
+            extraPathsToRegister
+            selinuxEnforcing
+            ;
           kvm = true;
         };
       } args0;
@@ -163,11 +165,13 @@ let
           name = "vm-test";
           distro = null;
           instrument = true;
-          sharedDirs = { };
-          diskSize = null;
-          memorySize = 1024;
-          cpus = 2;
-          extraPathsToRegister = [ ];
+          inherit (nodes.defaults)
+            sharedDirs
+            diskSize
+            memorySize
+            cpus
+            extraPathsToRegister
+            ;
           kvm = true;
         };
       } args0;
