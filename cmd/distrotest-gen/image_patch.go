@@ -51,6 +51,12 @@ release (patchSpec: what the Nix library passes, so that a prepared image
 depends on its own release's facts only), or, without either, from the
 release the image's /etc/os-release names (ID/VERSION_ID, e.g. debian/13,
 read from its ext4 root).
+
+An image that brings its own NixOS-style backdoor (a service enabled at boot
+that prints "Spawning backdoor root shell..." and runs a root shell on
+/dev/hvc0, as nixpkgs' test-instrumentation.nix) is not patched: it is
+prepared to be driven as it is, through that shell (manifest strategy
+"own-backdoor"), with or without --no-instrument.
 --log-level debug lists every edit.`,
 		Example: "  distrotest-gen image patch --distro debian/13 debian-13-generic-amd64.qcow2 -o prepared/\n  distrotest-gen image patch --spec rocky-9.6.json Rocky-9-GenericCloud-Base.qcow2 -o prepared/",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -66,14 +72,29 @@ read from its ext4 root).
 			if out == "" {
 				return fmt.Errorf("-o is required")
 			}
+			own, err := imagepatch.FindOwnBackdoorIn(args[0], rootPartition)
+			if err != nil {
+				return err
+			}
+			if own != nil {
+				spec, err := asIsSpec(dir, ref, system)
+				if err != nil {
+					return err
+				}
+				m, err := imagepatch.AsIsOwnBackdoor(cmd.Context(), args[0], out, spec, own,
+					imagepatch.Options{Standalone: standalone, Logger: slog.Default()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "prepared %s to be driven as it is: it has its own NixOS-style backdoor (%s, shell on hvc0); nothing patched (direct kernel boot: %v)\n",
+					args[0], ownBackdoorName(own), m.Kernel != "")
+				fmt.Fprintln(cmd.OutOrStdout(), out)
+				return nil
+			}
 			if noInstrument {
-				spec := imagepatch.Spec{System: system}
-				if ref != "" {
-					rel, err := lookupRelease(dir, ref)
-					if err != nil {
-						return err
-					}
-					spec = specFor(rel, system)
+				spec, err := asIsSpec(dir, ref, system)
+				if err != nil {
+					return err
 				}
 				m, err := imagepatch.AsIs(cmd.Context(), args[0], out, spec, "asked for with --no-instrument",
 					imagepatch.Options{Standalone: standalone, Logger: slog.Default()})
@@ -182,6 +203,19 @@ func exportPlanTree(plan guest.Plan, dir string) error {
 		return fmt.Errorf("exporting the plan: %w", err)
 	}
 	return nil
+}
+
+// asIsSpec is the spec of an image prepared as it is: the release ref
+// names, or none.
+func asIsSpec(dir, ref, system string) (imagepatch.Spec, error) {
+	if ref == "" {
+		return imagepatch.Spec{System: system}, nil
+	}
+	rel, err := lookupRelease(dir, ref)
+	if err != nil {
+		return imagepatch.Spec{}, err
+	}
+	return specFor(rel, system), nil
 }
 
 // loadCatalog loads distro descriptions from dir, or the built-in ones.

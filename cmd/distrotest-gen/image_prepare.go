@@ -248,6 +248,13 @@ func prepareFile(ctx context.Context, path, ref string, noInstrument bool, o pre
 		}
 	}
 	file := fmt.Sprintf("file:%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
+	own, err := imagepatch.FindOwnBackdoorIn(abs, 0)
+	if err != nil {
+		return nil, err
+	}
+	if own != nil {
+		return prepareOwnBackdoor(ctx, path, abs, file, ref, own, o, cacheDir, stderr)
+	}
 	var reason string
 	rel, err := releaseOf("", ref, abs, stderr)
 	switch {
@@ -279,24 +286,60 @@ func prepareFile(ctx context.Context, path, ref string, noInstrument bool, o pre
 	}
 	p := &prepared{key: preparedKey("as-is:"+file+":"+reason, spec)}
 	p.dir = filepath.Join(cache.Prepared(cacheDir), name+"-asis-"+p.key)
-	if _, err := manifest.Load(p.dir); err == nil {
-		return p, nil
+	return p, prepareOnce(ctx, path, p.dir, func() error {
+		_, err := imagepatch.AsIs(ctx, abs, p.dir, spec, reason, imagepatch.Options{Logger: slog.Default()})
+		return err
+	})
+}
+
+// prepareOnce runs prepare to write the prepared directory dir (of the
+// image at path) under the cache's lock, unless it is there already.
+func prepareOnce(ctx context.Context, path, dir string, prepare func() error) error {
+	if _, err := manifest.Load(dir); err == nil {
+		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(p.dir), 0o755); err != nil {
-		return nil, fmt.Errorf("preparing %s: %w", path, err)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("preparing %s: %w", path, err)
 	}
-	unlock, err := cache.Lock(ctx, p.dir+".lock", slog.Default())
+	unlock, err := cache.Lock(ctx, dir+".lock", slog.Default())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := manifest.Load(dir); err == nil { // prepared while we waited
+		return nil
+	}
+	return prepare()
+}
+
+// prepareOwnBackdoor prepares the image at abs, which has its own
+// NixOS-style backdoor, to be driven as it is (imagepatch.AsIsOwnBackdoor):
+// nothing is patched, whatever release it is.
+func prepareOwnBackdoor(ctx context.Context, path, abs, file, ref string, own *imagepatch.OwnBackdoor, o prepareOptions, cacheDir string, stderr io.Writer) (*prepared, error) {
+	spec, err := asIsSpec("", ref, o.system)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	if _, err := manifest.Load(p.dir); err == nil {
-		return p, nil
+	name := "image-" + o.system
+	if spec.Distro != "" {
+		name = fmt.Sprintf("%s-%s-%s", spec.Distro, spec.Release, o.system)
 	}
-	if _, err := imagepatch.AsIs(ctx, abs, p.dir, spec, reason, imagepatch.Options{Logger: slog.Default()}); err != nil {
-		return nil, err
+	fmt.Fprintf(stderr, "%s: has its own NixOS-style backdoor (%s, shell on hvc0): driving it as it is, without patching\n", path, ownBackdoorName(own))
+	p := &prepared{key: preparedKey("own-backdoor:"+file+":"+own.Unit, spec)}
+	p.dir = filepath.Join(cache.Prepared(cacheDir), name+"-own-"+p.key)
+	return p, prepareOnce(ctx, path, p.dir, func() error {
+		_, err := imagepatch.AsIsOwnBackdoor(ctx, abs, p.dir, spec, own, imagepatch.Options{Logger: slog.Default()})
+		return err
+	})
+}
+
+// ownBackdoorName names an image's own backdoor for messages: its unit,
+// and the script that prints the marker when that is another file.
+func ownBackdoorName(b *imagepatch.OwnBackdoor) string {
+	if b.Script == b.Unit {
+		return b.Unit
 	}
-	return p, nil
+	return b.Unit + ", which runs " + b.Script
 }
 
 // patchLocked patches base into out under a lock, unless another process

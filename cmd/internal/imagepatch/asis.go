@@ -30,24 +30,32 @@ func AsIs(ctx context.Context, input, outDir string, spec Spec, reason string, o
 	if reason == "" {
 		return nil, errors.New("preparing an uninstrumented image: the reason is empty")
 	}
-	m, err := asIs(ctx, input, outDir, spec, reason, opts.Standalone, log)
-	if err != nil {
+	m := asIsManifest(spec)
+	m.Strategy, m.Uninstrumented = manifest.StrategyNone, reason
+	if err := asIs(ctx, input, outDir, spec, m, opts.Standalone, log); err != nil {
 		return nil, fmt.Errorf("preparing %s to boot as it is: %w", input, err)
 	}
 	return m, nil
 }
 
-func asIs(ctx context.Context, input, outDir string, spec Spec, reason string, standalone bool, log *slog.Logger) (*manifest.Manifest, error) {
+// asIsManifest is the manifest of an image booted as it is, without its
+// strategy.
+func asIsManifest(spec Spec) *manifest.Manifest {
+	return &manifest.Manifest{
+		Version: manifest.CurrentVersion, Distro: spec.Distro, Release: spec.Release, System: spec.System,
+		Disk: "disk.qcow2", DiskFormat: "qcow2", KernelParams: []string{},
+	}
+}
+
+// asIs writes outDir for m, an image booted as it is: the kernel and
+// initrd found for a direct kernel boot (ext4 roots) and an overlay of
+// input with nothing changed.
+func asIs(ctx context.Context, input, outDir string, spec Spec, m *manifest.Manifest, standalone bool, log *slog.Logger) error {
 	img, err := diskimage.Open(input)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer img.Close()
-	m := &manifest.Manifest{
-		Version: manifest.CurrentVersion, Distro: spec.Distro, Release: spec.Release, System: spec.System,
-		Disk: "disk.qcow2", DiskFormat: "qcow2", Strategy: manifest.StrategyNone, Uninstrumented: reason,
-		KernelParams: []string{},
-	}
 	var boot diskimage.Boot
 	var bootFS diskimage.Files
 	if root, err := img.Root(spec.RootPartition); err == nil {
@@ -81,8 +89,9 @@ func asIs(ctx context.Context, input, outDir string, spec Spec, reason string, s
 		return m.Write(tmp)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	log.Info("prepared to boot as it is", "input", input, "out", outDir, "reason", reason, "direct_kernel_boot", bootFS != nil)
-	return m, nil
+	log.Info("prepared to boot as it is", "input", input, "out", outDir, "strategy", m.Strategy, "reason", m.Uninstrumented,
+		"own_backdoor", m.OwnBackdoor, "direct_kernel_boot", bootFS != nil)
+	return nil
 }

@@ -112,6 +112,17 @@ func (m *Machine) Execute(ctx context.Context, command string, timeout time.Dura
 // kernelPanicMarker is what a Linux kernel prints when it panics.
 const kernelPanicMarker = "Kernel panic - not syncing"
 
+// panicLine is the console's last line that says why the kernel
+// panicked, or a pointer to the console log when it has none.
+func panicLine(console string) string {
+	i := strings.LastIndex(console, kernelPanicMarker)
+	if i < 0 {
+		return "see the console log"
+	}
+	line, _, _ := strings.Cut(console[i:], "\n")
+	return strings.TrimSpace(line)
+}
+
 // kernelPanics counts the kernel panics in a console log.
 func kernelPanics(console string) int { return strings.Count(console, kernelPanicMarker) }
 

@@ -35,6 +35,7 @@ type run struct {
 	ready     atomic.Bool
 
 	serialEnd chan struct{} // closed when the serial console reached EOF
+	panicked  chan struct{} // closed when the guest kernel panicked (pvpanic's GUEST_PANICKED)
 	ended     chan struct{} // closed once the run is cleaned up after QEMU exited
 }
 
@@ -95,7 +96,8 @@ func (m *Machine) start(ctx context.Context) (*run, error) {
 		_ = stopDaemons(daemons)
 		return nil, err
 	}
-	r := &run{proc: proc, daemons: daemons, started: time.Now(), sockets: m.socketPaths(), serialEnd: make(chan struct{}), ended: make(chan struct{})}
+	r := &run{proc: proc, daemons: daemons, started: time.Now(), sockets: m.socketPaths(),
+		serialEnd: make(chan struct{}), panicked: make(chan struct{}), ended: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -121,6 +123,7 @@ func (m *Machine) start(ctx context.Context) (*run, error) {
 	}
 	m.console.reset()
 	go m.readSerial(r)
+	go m.watchPanic(r)
 	for _, d := range daemons {
 		go m.watchDaemon(r, d)
 	}
@@ -172,6 +175,40 @@ func accept(ctx context.Context, ln net.Listener) (net.Conn, error) {
 // errQEMUExited is the cause of contexts that end because QEMU exited.
 var errQEMUExited = errors.New("qemu exited")
 
+// ErrGuestPanicked is the error of a call that a guest kernel panic
+// interrupted, as QEMU's pvpanic device reported it (QMP GUEST_PANICKED).
+// A guest without the pvpanic driver ends QEMU through panic=-1 instead,
+// and the call fails as for any end of QEMU.
+var ErrGuestPanicked = errors.New("the guest kernel panicked")
+
+// watchPanic ends QEMU when the guest kernel panics: QEMU has paused the
+// guest (-action panic=pause) and the console already has the panic's
+// text, printed before the kernel's panic notifiers run. Pending calls
+// fail with ErrGuestPanicked.
+func (m *Machine) watchPanic(r *run) {
+	select {
+	case <-r.qmp.GuestPanicked():
+	case <-r.proc.Done():
+		return
+	}
+	close(r.panicked)
+	m.log.Warn("the guest kernel panicked (QMP GUEST_PANICKED from the pvpanic device): stopping qemu; the panic is in the console log",
+		"event", string(r.qmp.PanicInfo()))
+	if err := r.proc.Kill(); err != nil {
+		m.log.Warn("stopping qemu after the guest's panic", "err", err)
+	}
+}
+
+// hasPanicked reports whether the guest kernel of r panicked.
+func (r *run) hasPanicked() bool {
+	select {
+	case <-r.panicked:
+		return true
+	default:
+		return false
+	}
+}
+
 // bind returns a context that also ends when QEMU exits.
 func (r *run) bind(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -179,6 +216,8 @@ func (r *run) bind(ctx context.Context) (context.Context, context.CancelFunc) {
 		select {
 		case <-r.proc.Done():
 			cancel(errQEMUExited)
+		case <-r.panicked:
+			cancel(ErrGuestPanicked)
 		case <-ctx.Done():
 		}
 	}()
@@ -262,6 +301,10 @@ func (m *Machine) running() (*run, error) {
 
 // exitedErr is the error of a call that QEMU's exit interrupted.
 func (m *Machine) exitedErr(r *run, doing string) error {
+	if r.hasPanicked() {
+		return fmt.Errorf("machine %s: %w while %s (QEMU's pvpanic device reported it; qemu was stopped): %s",
+			m.cfg.Name, ErrGuestPanicked, doing, panicLine(m.ConsoleLog()))
+	}
 	msg := fmt.Sprintf("machine %s: qemu exited (%s) while %s", m.cfg.Name, r.proc.Status(), doing)
 	if out := r.proc.Output(); out != "" {
 		msg += ": " + lastLine(out)
@@ -275,7 +318,7 @@ func diedDuring(r *run, err error) bool {
 	if r.proc.Exited() {
 		return true
 	}
-	if errors.Is(err, backdoor.ErrDisconnected) || errors.Is(err, qmp.ErrDisconnected) || errors.Is(err, errQEMUExited) {
+	if r.hasPanicked() || errors.Is(err, backdoor.ErrDisconnected) || errors.Is(err, qmp.ErrDisconnected) || errors.Is(err, errQEMUExited) {
 		select {
 		case <-r.proc.Done():
 			return true

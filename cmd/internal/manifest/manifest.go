@@ -65,6 +65,9 @@ type Manifest struct {
 	// backdoor (strategy "none"): tests can only use the console, the
 	// screen, keys and power.
 	Uninstrumented string `json:"uninstrumented,omitempty"`
+	// OwnBackdoor is the unit of the image's own NixOS-style backdoor
+	// (strategy "own-backdoor"), which the runner drives on hvc0.
+	OwnBackdoor string `json:"own_backdoor,omitempty"`
 }
 
 // BackdoorTransport returns Backdoor with the default applied.
@@ -82,8 +85,15 @@ const (
 	ShareTransportVirtiofs = "virtiofs"
 )
 
-// StrategyNone is the strategy of an image booted as it is.
-const StrategyNone = "none"
+// Strategies of images booted as they are (the patcher's strategies are
+// package distro's).
+const (
+	// StrategyNone: uninstrumented, no shell.
+	StrategyNone = "none"
+	// StrategyOwnBackdoor: not patched, driven through the image's own
+	// NixOS-style backdoor on hvc0.
+	StrategyOwnBackdoor = "own-backdoor"
+)
 
 // Validate checks the fields the runner depends on.
 func (m *Manifest) Validate() error {
@@ -117,6 +127,12 @@ func (m *Manifest) Validate() error {
 	}
 	if (m.Strategy == StrategyNone) != (m.Uninstrumented != "") {
 		errs = append(errs, fmt.Errorf("strategy %q goes with uninstrumented (the reason) and only with it", StrategyNone))
+	}
+	if (m.Strategy == StrategyOwnBackdoor) != (m.OwnBackdoor != "") {
+		errs = append(errs, fmt.Errorf("strategy %q goes with own_backdoor (the unit) and only with it", StrategyOwnBackdoor))
+	}
+	if m.OwnBackdoor != "" && m.BackdoorTransport() != BackdoorHVC0 {
+		errs = append(errs, fmt.Errorf("own_backdoor goes with backdoor %q (a NixOS-style backdoor is on hvc0), not %q", BackdoorHVC0, m.Backdoor))
 	}
 	return errors.Join(errs...)
 }

@@ -260,6 +260,18 @@ func Cmdline(cfg Config, host Host) []string {
 		}
 	}
 	add("-device", "virtio-rng-pci")
+	// A guest kernel panic is reported by the pvpanic device (Linux's
+	// pvpanic driver, loaded for the ACPI id QEMU0001 on x86_64 or the
+	// PCI device on aarch64) as the QMP event GUEST_PANICKED; QEMU then
+	// pauses the guest rather than powering it off, so that the runner
+	// sees the event (qmp.Client.GuestPanicked) before QEMU ends. A guest
+	// without the driver falls back on panic=-1 (guest.RuntimeParams).
+	if arm {
+		add("-device", "pvpanic-pci")
+	} else {
+		add("-device", "pvpanic")
+	}
+	add("-action", "panic=pause")
 
 	for _, s := range cfg.Shares {
 		if s.Transport == TransportVirtiofs {

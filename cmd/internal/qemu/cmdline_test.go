@@ -41,6 +41,7 @@ func TestCmdline(t *testing.T) {
 		"-device", "virtio-serial-pci,id=virtio-serial0",
 		"-device", "virtconsole,chardev=shell,id=shell0",
 		"-device", "virtio-rng-pci",
+		"-device", "pvpanic", "-action", "panic=pause",
 	}
 	with := func(c Config, edit func(*Config)) Config { edit(&c); return c }
 	join := func(parts ...[]string) []string {
@@ -74,6 +75,7 @@ func TestCmdline(t *testing.T) {
 			want: join(common("tcg"), []string{
 				"-m", "1024", "-smp", "2", "-rtc", "base=utc", "-display", "none", "-vga", "std",
 				"-device", "virtio-rng-pci",
+				"-device", "pvpanic", "-action", "panic=pause",
 			}, userNet),
 		},
 		{
@@ -144,6 +146,7 @@ func TestCmdline(t *testing.T) {
 				"-machine", "memory-backend=mem",
 				"-rtc", "base=utc", "-display", "none", "-vga", "std",
 				"-device", "virtio-rng-pci",
+				"-device", "pvpanic", "-action", "panic=pause",
 				"-virtfs", "local,path=/a,mount_tag=a,security_model=none",
 				"-chardev", "socket,id=vfs-b,path=/s/b",
 				"-device", "vhost-user-fs-pci,chardev=vfs-b,tag=b,queue-size=1024",
@@ -182,6 +185,7 @@ func TestCmdline(t *testing.T) {
 				"-drive", "if=none,id=disk0,file=/state/disk.raw,format=raw,cache=unsafe,discard=unmap",
 				"-device", "virtio-blk-pci,drive=disk0,bootindex=1",
 				"-device", "virtio-rng-pci",
+				"-device", "pvpanic", "-action", "panic=pause",
 			}, userNet, []string{"-snapshot"}),
 		},
 		{
@@ -191,6 +195,7 @@ func TestCmdline(t *testing.T) {
 			want: join([]string{"-nodefaults", "-no-user-config", "-machine", "virt", "-accel", "tcg", "-cpu", "max",
 				"-m", "1024", "-smp", "2", "-rtc", "base=utc", "-display", "none", "-device", "virtio-gpu-pci",
 				"-device", "virtio-rng-pci",
+				"-device", "pvpanic-pci", "-action", "panic=pause",
 			}, userNet),
 		},
 	}

@@ -258,7 +258,9 @@ func bootTestArgs(system, kernel string) []string {
 		Kernel:       kernel,
 		KernelParams: []string{"console=" + console, "panic=-1", "loglevel=5"},
 	}, Host{Accel: AccelKVM, System: system})
-	return append(args, "-serial", "stdio", "-no-reboot")
+	// The panic ends QEMU also through pvpanic (a kernel with the driver
+	// built in), where Cmdline pauses the guest for the runner.
+	return append(args, "-serial", "stdio", "-no-reboot", "-action", "panic=shutdown")
 }
 
 // lastLine returns the last non-empty line of s, or def.

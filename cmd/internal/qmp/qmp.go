@@ -27,6 +27,10 @@ import (
 	"time"
 )
 
+// EventGuestPanicked is the event QEMU sends when the guest reports a
+// kernel panic through a pvpanic device (see Client.GuestPanicked).
+const EventGuestPanicked = "GUEST_PANICKED"
+
 // EventBuffer is how many events Events holds before the oldest is dropped.
 const EventBuffer = 256
 
@@ -77,6 +81,9 @@ type Client struct {
 	version Version
 	events  chan Event
 	done    chan struct{} // closed when the read loop has ended
+
+	panicked  chan struct{} // closed at the first EventGuestPanicked
+	panicData json.RawMessage
 
 	wmu sync.Mutex // serialises writes
 
@@ -130,11 +137,12 @@ func Dial(ctx context.Context, socket string) (*Client, error) {
 		return nil, fmt.Errorf("connecting to qmp socket %s: %w", socket, err)
 	}
 	c := &Client{
-		conn:    conn,
-		dec:     json.NewDecoder(conn),
-		events:  make(chan Event, EventBuffer),
-		done:    make(chan struct{}),
-		pending: map[string]chan response{},
+		conn:     conn,
+		dec:      json.NewDecoder(conn),
+		events:   make(chan Event, EventBuffer),
+		done:     make(chan struct{}),
+		pending:  map[string]chan response{},
+		panicked: make(chan struct{}),
 	}
 	if err := c.readGreeting(ctx); err != nil {
 		conn.Close()
@@ -193,6 +201,23 @@ func (c *Client) Version() Version { return c.version }
 // slow consumer). The channel is closed when the connection ends.
 func (c *Client) Events() <-chan Event { return c.events }
 
+// GuestPanicked is closed when QEMU reported EventGuestPanicked, the
+// guest kernel's panic (the event is also delivered on Events, in order).
+// It does not depend on anyone reading Events, so a full or unread event
+// buffer cannot hide a panic.
+func (c *Client) GuestPanicked() <-chan struct{} { return c.panicked }
+
+// PanicInfo is the data of the EventGuestPanicked event (QEMU's "action"
+// and, where the guest says, "info"), nil before one arrived.
+func (c *Client) PanicInfo() json.RawMessage {
+	select {
+	case <-c.panicked:
+		return c.panicData
+	default:
+		return nil
+	}
+}
+
 // Dropped is how many events were dropped because nobody read them in time.
 func (c *Client) Dropped() int {
 	c.mu.Lock()
@@ -245,6 +270,14 @@ func (c *Client) readMessages() error {
 			ev := Event{Name: m.Event, Data: m.Data}
 			if m.Timestamp != nil {
 				ev.Time = time.Unix(m.Timestamp.Seconds, m.Timestamp.Microseconds*1000)
+			}
+			if ev.Name == EventGuestPanicked {
+				select {
+				case <-c.panicked:
+				default:
+					c.panicData = ev.Data
+					close(c.panicked)
+				}
 			}
 			c.deliver(ev)
 		case m.Return != nil || m.Error != nil:

@@ -312,6 +312,39 @@ func TestEventsDropOldest(t *testing.T) {
 	}
 }
 
+// TestGuestPanicked: the panic latch closes at GUEST_PANICKED even when
+// nobody reads events and the buffer overflowed, and keeps its data.
+func TestGuestPanicked(t *testing.T) {
+	s := newFakeServer(t, func(req request, send func(any)) {
+		send(`{"event": "GUEST_PANICKED", "data": {"action": "pause"}, "timestamp": {"seconds": 1, "microseconds": 0}}`)
+		for i := range EventBuffer + 1 {
+			send(fmt.Sprintf(`{"event": "E%d", "timestamp": {"seconds": 1, "microseconds": 0}}`, i))
+		}
+		send(ret(req, map[string]any{}))
+	})
+	s.listen()
+	c := dial(t, s)
+	if c.PanicInfo() != nil {
+		t.Fatal("PanicInfo before any event")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Execute(ctx, "cont", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.GuestPanicked():
+	case <-ctx.Done():
+		t.Fatal("GuestPanicked not closed")
+	}
+	if got := string(c.PanicInfo()); got != `{"action": "pause"}` {
+		t.Errorf("PanicInfo() = %s", got)
+	}
+	if c.Dropped() == 0 {
+		t.Error("the GUEST_PANICKED event was not the one dropped: the test does not test the unread buffer")
+	}
+}
+
 func TestConnectionEnds(t *testing.T) {
 	tests := []struct {
 		name string
