@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/distrotest/distrotest/cmd/internal/diskimage"
 	"github.com/distrotest/distrotest/cmd/internal/distro"
 )
 
-// osReleaseOf reads the os-release(5) variables of the ext4 root of the
-// disk image at path.
+// osReleaseOf reads the os-release(5) variables of the root of the disk
+// image at path (ext4 or xfs).
 func osReleaseOf(path string) (map[string]string, error) {
 	img, err := diskimage.Open(path)
 	if err != nil {
@@ -19,14 +20,17 @@ func osReleaseOf(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if root.Filesystem != "ext4" {
-		return nil, fmt.Errorf("the root filesystem (partition %d) is %s: os-release is read from ext4 only", root.Number, orUnknownFS(root.Filesystem))
-	}
-	fsys, err := img.Ext4(root)
+	fsys, err := img.Files(root)
 	if err != nil {
-		return nil, err
+		why := ""
+		if root.Filesystem == "btrfs" {
+			// distro-shapes.md, Go libraries
+			why = " (no offline btrfs reader in Go resolves on the module proxy)"
+		}
+		return nil, fmt.Errorf("the root filesystem (partition %d) is %s, from which distrotest cannot read /etc/os-release%s: it reads %s",
+			root.Number, root.FilesystemName(), why, strings.Join(diskimage.Readers, " and "))
 	}
-	return fsys.OSRelease()
+	return diskimage.OSRelease(fsys)
 }
 
 // identifyImage names the distro release of the disk image at path from
@@ -34,7 +38,7 @@ func osReleaseOf(path string) (map[string]string, error) {
 // debian/13), as the distro descriptions know it. The image is only read.
 func identifyImage(cat *distro.Catalog, path string) (*distro.Release, error) {
 	fail := func(err error) (*distro.Release, error) {
-		return nil, fmt.Errorf("identifying the distro of %s: %w (give --distro DISTRO/RELEASE)", path, err)
+		return nil, fmt.Errorf("identifying the distro of %s: %w; name it instead: --distro DISTRO/RELEASE (in Nix, vmTest's distro = \"DISTRO/RELEASE\")", path, err)
 	}
 	osr, err := osReleaseOf(path)
 	if err != nil {
@@ -49,11 +53,4 @@ func identifyImage(cat *distro.Catalog, path string) (*distro.Release, error) {
 		return fail(fmt.Errorf("os-release says %q (ID=%s VERSION_ID=%s), which no distro description has: %w", osr["PRETTY_NAME"], id, version, err))
 	}
 	return rel, nil
-}
-
-func orUnknownFS(fs string) string {
-	if fs == "" {
-		return "not a known filesystem"
-	}
-	return fs
 }

@@ -46,7 +46,7 @@ func TestIdentifyImage(t *testing.T) {
 			img := osImage(t, tt.osRelease)
 			rel, err := identifyImage(cat, img)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "give --distro") || !strings.Contains(err.Error(), img) {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--distro DISTRO/RELEASE") || !strings.Contains(err.Error(), img) {
 					t.Fatalf("err = %v, want it to contain %q, the image and the hint", err, tt.wantErr)
 				}
 				return
@@ -56,6 +56,40 @@ func TestIdentifyImage(t *testing.T) {
 			}
 			if rel.Ref() != tt.want {
 				t.Errorf("identified %s, want %s", rel.Ref(), tt.want)
+			}
+		})
+	}
+}
+
+// TestIdentifyRootFilesystems: os-release is read from ext4 and xfs roots
+// (Fedora's and EL's /etc/os-release is a link to ../usr/lib/os-release);
+// a btrfs root gives a clear error naming the image and what to pass.
+func TestIdentifyRootFilesystems(t *testing.T) {
+	cat, err := loadCatalog("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := imagetest.Tree(t, map[string]string{
+		"usr/lib/os-release": "ID=rocky\nVERSION_ID=\"9.6\"\n",
+		"etc/os-release":     "->../usr/lib/os-release",
+	})
+	for _, fs := range []string{"ext4", "xfs", "btrfs"} {
+		t.Run(fs, func(t *testing.T) {
+			d := imagetest.Build(t, "gpt", imagetest.Part{SizeMiB: 300, FS: fs, Tree: tree})
+			img := imagetest.Qcow2(t, d.Raw)
+			rel, err := identifyImage(cat, img)
+			if fs == "btrfs" {
+				want := "the root filesystem (partition 1) is btrfs, from which distrotest cannot read /etc/os-release (no offline btrfs reader in Go resolves on the module proxy): it reads ext4 and xfs; name it instead: --distro DISTRO/RELEASE"
+				if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), img) {
+					t.Fatalf("err = %v, want it to name %s and contain %q", err, img, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel.Ref() != "rocky/9.6" {
+				t.Errorf("identified %s, want rocky/9.6", rel.Ref())
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 )
 
@@ -13,14 +14,37 @@ var osReleasePaths = []string{"etc/os-release", "usr/lib/os-release"}
 // OSRelease reads the root filesystem's os-release(5) (/etc/os-release,
 // else /usr/lib/os-release) and returns its variables (ID, VERSION_ID,
 // ID_LIKE, ...), with quotes and escapes removed.
-func (f *FS) OSRelease() (map[string]string, error) {
+func (f *FS) OSRelease() (map[string]string, error) { return OSRelease(f) }
+
+// OSRelease is [FS.OSRelease] for any root filesystem distrotest reads
+// (ext4 or xfs). A symbolic link /etc/os-release is followed within the
+// filesystem; where the reader cannot tell its target (go-xfs-filesystem
+// does not read link targets) /usr/lib/os-release is read, which is what
+// the link names on the distros that have one (Fedora, the EL family).
+func OSRelease(f Files) (map[string]string, error) {
 	for _, p := range osReleasePaths {
+		p = "/" + p
+		info, err := f.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		if info.Mode&fs.ModeSymlink != 0 {
+			if info.Target == "" {
+				continue
+			}
+			if p = info.Target; !path.IsAbs(p) {
+				p = path.Join("/etc", p)
+			}
+		}
 		data, err := f.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading /%s: %w", p, err)
+			return nil, fmt.Errorf("reading %s: %w", p, err)
 		}
 		return ParseOSRelease(data), nil
 	}
