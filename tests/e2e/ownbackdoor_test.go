@@ -45,7 +45,7 @@ func TestOwnBackdoor(t *testing.T) {
 		if err := json.Unmarshal(data, &m); err != nil {
 			t.Fatal(err)
 		}
-		if m.Strategy != "own-backdoor" || m.Backdoor != "hvc0" || m.OwnBackdoor != "/etc/systemd/system/multi-user.target.wants/backdoor.service" {
+		if m.Strategy != "own-backdoor" || m.Backdoor != "hvc0" || m.OwnBackdoor != "/etc/systemd/system/backdoor.service" {
 			t.Errorf("image patch (no-instrument %v): manifest %s", noInstrument, data)
 		}
 	}
@@ -53,7 +53,7 @@ func TestOwnBackdoor(t *testing.T) {
 	if res.exit != 0 {
 		t.Fatalf("own_backdoor.py failed (exit %d)", res.exit)
 	}
-	if want := "has its own NixOS-style backdoor (/etc/systemd/system/multi-user.target.wants/backdoor.service, which runs /usr/local/lib/nixos-test/backdoor-start, shell on hvc0): driving it as it is, without patching"; !strings.Contains(res.output, want) {
+	if want := "has its own NixOS-style backdoor (/etc/systemd/system/backdoor.service, which runs /usr/local/lib/nixos-test/backdoor-start, shell on hvc0): driving it as it is, without patching"; !strings.Contains(res.output, want) {
 		t.Errorf("the run does not say %q", want)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"path"
 	"strings"
@@ -49,64 +48,87 @@ type OwnBackdoor struct {
 // directory) whose unit file or ExecStart program prints guest.Marker and
 // puts the shell on /dev/hvc0. It returns nil when there is none: a unit
 // that is masked, not enabled, or whose shell is elsewhere (distrotest's
-// own, on its virtio port) does not count.
-func FindOwnBackdoor(f diskimage.Files) (*OwnBackdoor, error) {
+// own, on its virtio port) does not count. Directories it cannot list
+// count as empty: this is a search, not a check of the image.
+func FindOwnBackdoor(f diskimage.Files) *OwnBackdoor {
+	l := lister{f: f, dirs: map[string]map[string]bool{}}
 	for _, dir := range unitDirs {
 		for _, target := range bootTargets {
 			wants := path.Join(dir, target+".wants")
-			entries, err := f.ReadDir(wants)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("listing %s: %w", wants, err)
-			}
+			entries, _ := f.ReadDir(wants)
 			for _, e := range entries {
 				if !strings.HasSuffix(e.Name, ".service") {
 					continue
 				}
-				if b, err := backdoorUnit(f, path.Join(wants, e.Name)); b != nil || err != nil {
-					return b, err
+				if b := l.backdoorUnit(wants, e.Name); b != nil {
+					return b
 				}
 			}
 		}
 	}
-	return nil, nil
+	return nil
 }
 
-// backdoorUnit checks one enabled unit; unreadable ones (masks, links out
-// of the filesystem) are not backdoors.
-func backdoorUnit(f diskimage.Files, unit string) (*OwnBackdoor, error) {
-	data, err := readSmall(f, unit)
-	if err != nil || data == nil {
-		return nil, nil
-	}
-	if printsMarkerOnHVC0(data) {
-		return &OwnBackdoor{Unit: unit, Script: unit}, nil
-	}
-	for _, prog := range execStarts(data) {
-		script, err := readSmall(f, prog)
-		if err != nil || script == nil {
+// backdoorUnit checks the unit name enabled in the .wants directory
+// wants. The unit file is the one systemd loads: the first of unitDirs
+// that has the name (a mask in /etc/systemd/system hides /usr/lib's unit),
+// else what the link in wants leads to. Unreadable units (masks, links
+// out of the filesystem, links the reader cannot follow) are not
+// backdoors.
+func (l *lister) backdoorUnit(wants, name string) *OwnBackdoor {
+	f := l.f
+	for _, dir := range append(unitDirs[:len(unitDirs):len(unitDirs)], wants) {
+		if !l.has(dir, name) {
 			continue
 		}
-		if printsMarkerOnHVC0(script) {
-			return &OwnBackdoor{Unit: unit, Script: prog}, nil
+		unit := path.Join(dir, name)
+		data := readSmall(f, unit)
+		if printsMarkerOnHVC0(data) {
+			return &OwnBackdoor{Unit: unit, Script: unit}
 		}
+		for _, prog := range execStarts(data) {
+			if printsMarkerOnHVC0(readSmall(f, prog)) {
+				return &OwnBackdoor{Unit: unit, Script: prog}
+			}
+		}
+		return nil
 	}
-	return nil, nil
+	return nil
+}
+
+// lister tells whether a directory has an entry (of any type: a mask is a
+// link to /dev/null, which the image does not have), listing each
+// directory once.
+type lister struct {
+	f    diskimage.Files
+	dirs map[string]map[string]bool
+}
+
+func (l *lister) has(dir, name string) bool {
+	names, ok := l.dirs[dir]
+	if !ok {
+		names = map[string]bool{}
+		entries, _ := l.f.ReadDir(dir) // a missing directory has nothing
+		for _, e := range entries {
+			names[e.Name] = true
+		}
+		l.dirs[dir] = names
+	}
+	return names[name]
 }
 
 // readSmall reads regular file p when it is at most maxScript bytes; nil
-// for anything else (a link to /dev/null, a directory, a binary).
-func readSmall(f diskimage.Files, p string) ([]byte, error) {
+// for anything else (missing, a link to /dev/null, a directory, a binary).
+func readSmall(f diskimage.Files, p string) []byte {
 	info, err := f.Stat(p)
+	if err != nil || !info.Mode.IsRegular() || info.Size > maxScript {
+		return nil
+	}
+	data, err := f.ReadFile(p)
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	if !info.Mode.IsRegular() || info.Size > maxScript {
-		return nil, nil
-	}
-	return f.ReadFile(p)
+	return data
 }
 
 // printsMarkerOnHVC0 reports whether a unit or script prints the marker
@@ -157,11 +179,7 @@ func FindOwnBackdoorIn(input string, rootPartition int) (*OwnBackdoor, error) {
 	if err != nil {
 		return nil, nil
 	}
-	b, err := FindOwnBackdoor(f)
-	if err != nil {
-		return nil, fmt.Errorf("looking for a NixOS-style backdoor in %s: %w", input, err)
-	}
-	return b, nil
+	return FindOwnBackdoor(f), nil
 }
 
 // AsIsOwnBackdoor prepares input (qcow2 or raw), whose own NixOS-style
