@@ -168,7 +168,7 @@ func execStarts(unit []byte) []string {
 func FindOwnBackdoorIn(input string, rootPartition int) (*OwnBackdoor, error) {
 	img, err := diskimage.Open(input)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", input, err)
 	}
 	defer img.Close()
 	root, err := img.Root(rootPartition)
