@@ -44,7 +44,9 @@ import (
 //     runs beside it: its header has CRC "-" and the CRC comes in the
 //     trailer. Only the first LEN bytes are sent and checksummed, so a
 //     background process that keeps appending to the output after the
-//     command ended cannot make the frame disagree with itself. RC is the
+//     command ended cannot make the frame disagree with itself: cksum reads
+//     the file itself (no pipe), and when the length it saw is not LEN the
+//     first LEN bytes are summed again through head. RC is the
 //     sender's exit status. ENC e (cksum or stat failed) and f (the shared
 //     file system holding the output is full) come with an empty payload.
 //     TIMEDOUT is 1 when the watchdog fired.
@@ -131,13 +133,17 @@ __dt_reply() {
 			printf '\nDT %s %d %d e 0 0\n\nDT %s end 1\n' "$1" "$2" "$3" "$1"
 			return
 		fi
-		head -c "$__dt_l" <"$4" | cksum >"$__dt_d/c" &
+		cksum <"$4" >"$__dt_d/c" &
 		__dt_k=$!
 		printf '\nDT %s %d %d r %s -\n' "$1" "$2" "$3" "$__dt_l"
 		dd if="$4" bs=32k count="$__dt_l" iflag=count_bytes status=none
 		__dt_r=$?
 		__dt_c=
 		wait "$__dt_k" && read -r __dt_c <"$__dt_d/c" || __dt_r=1
+		if [ "$__dt_r" = 0 ] && [ "${__dt_c##* }" != "$__dt_l" ]; then
+			# The file grew while cksum read it: sum the bytes sent.
+			__dt_c=$(head -c "$__dt_l" <"$4" | cksum) || __dt_r=1
+		fi
 		printf '\nDT %s end %d %s\n' "$1" "$__dt_r" "${__dt_c%% *}"
 		return
 	elif ! __dt_c=$(cksum <"$4"); then

@@ -199,6 +199,41 @@ func TestBackgroundProcessDoesNotBlock(t *testing.T) {
 	}
 }
 
+// TestBackgroundAppends: a background process that keeps appending to the
+// command's output after the command ended cannot make a reply disagree
+// with itself: the reply is the output as it was when the command ended
+// (plus what was appended before the guest measured it), checked, whole
+// lines only.
+func TestBackgroundAppends(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			s, _ := readyShell(t, tr, "")
+			for range 3 {
+				res := run(t, s, "head -c 1048576 /dev/zero | tr '\\0' a; (for i in $(seq 20000); do echo more; done) &", 60*time.Second)
+				out := res.Stdout
+				if len(out) < 1<<20 || strings.Count(string(out[:1<<20]), "a") != 1<<20 {
+					t.Fatalf("%d bytes, want 1 MiB of a first", len(out))
+				}
+				// echo writes each line at once: whole lines only
+				if rest := string(out[1<<20:]); rest != strings.Repeat("more\n", len(rest)/5) {
+					t.Errorf("after the output: %q", firstBytes(rest))
+				}
+			}
+			time.Sleep(500 * time.Millisecond) // the appenders end
+			if got := run(t, s, "echo ok", 10*time.Second); string(got.Stdout) != "ok\n" {
+				t.Errorf("after the appenders: %q", got.Stdout)
+			}
+		})
+	}
+}
+
+func firstBytes(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
 func TestTimeout(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
