@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image/color"
 	"os"
 	"os/exec"
@@ -469,5 +470,25 @@ func TestPanickedBooting(t *testing.T) {
 	boot("Kernel panic - not syncing: later\n")
 	if !m.panickedBooting() {
 		t.Fatal("a new panic after a good boot is not retried")
+	}
+}
+
+// TestGuestPanickedErr: a call that pvpanic's GUEST_PANICKED interrupted
+// fails with ErrGuestPanicked and the console's panic line.
+func TestGuestPanickedErr(t *testing.T) {
+	m := &Machine{console: newConsoleBuffer(), cfg: Config{Name: "vm"}}
+	m.console.append([]byte("[    1.0] sysrq: Trigger a crash\n[    1.1] Kernel panic - not syncing: sysrq triggered crash\n[    1.2] Kernel Offset: disabled\n"))
+	r := &run{panicked: make(chan struct{})}
+	if r.hasPanicked() {
+		t.Fatal("panicked before the event")
+	}
+	close(r.panicked)
+	err := m.exitedErr(r, `running "x"`)
+	want := `machine vm: the guest kernel panicked while running "x" (QEMU's pvpanic device reported it; qemu was stopped): Kernel panic - not syncing: sysrq triggered crash`
+	if !errors.Is(err, ErrGuestPanicked) || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+	if got := panicLine("no panic here\n"); got != "see the console log" {
+		t.Errorf("panicLine without a panic = %q", got)
 	}
 }
