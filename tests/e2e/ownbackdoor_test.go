@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distrotest/distrotest/tests/testbin"
 )
 
 // TestOwnBackdoor: a Debian 13 image that brings its own NixOS-style
@@ -21,7 +23,7 @@ func TestOwnBackdoor(t *testing.T) {
 	base := mustGen(t, ctx, "", "image", "build", "debian/13")
 	img := filepath.Join(t.TempDir(), "nixos-style.qcow2")
 	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/internal/testimage", "nixos-backdoor", base, img)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testbin.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("testimage nixos-backdoor: %v\n%s", err, out)
 	}

@@ -142,13 +142,13 @@ func TestFindOwnBackdoor(t *testing.T) {
 func TestAsIsOwnBackdoor(t *testing.T) {
 	d := imagetest.Build(t, "gpt", imagetest.Part{SizeMiB: 64, FS: "ext4", Tree: imagetest.Tree(t, debianFiles())})
 	in := imagetest.Qcow2(t, d.Raw)
-	before := fileSum(t, in)
+	before := imagetest.FileSum(t, in)
 	out := filepath.Join(t.TempDir(), "own")
 	b := &OwnBackdoor{Unit: "/etc/systemd/system/multi-user.target.wants/backdoor.service", Script: "/opt/backdoor-start"}
 	if _, err := AsIsOwnBackdoor(context.Background(), in, out, Spec{System: "x86_64-linux"}, b, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, in) != before {
+	if imagetest.FileSum(t, in) != before {
 		t.Error("the input changed")
 	}
 	m, err := manifest.Load(out)
