@@ -3,7 +3,10 @@
 #
 # Hashes as nix-vm-test pins them (Nix base-32 SHA-256). Maintained releases
 # (22.04, 24.04, 26.04) get new dated builds every week upstream; 20.04 and
-# 24.10 are frozen at their last release directory.
+# 24.10 are frozen at their last release directory. 22.10, 23.04 and 23.10
+# are described as nix-vm-test pins them (its ubuntu/images.json) so that
+# lib says why they are not offered instead of Nix's "attribute missing":
+# EOL, and their cloud images are gone from cloud-images.ubuntu.com.
 
 #
 # Layout (distro-shapes.md §1.1, livecd-rootfs): p1 ext4 root `cloudimg-rootfs`,
@@ -45,6 +48,45 @@ distro "ubuntu" {
     image "aarch64-linux" {
       url    = "https://cloud-images.ubuntu.com/releases/22.04/release-20260807/ubuntu-22.04-server-cloudimg-arm64.img"
       sha256 = "1kaw7wq3w0bcrsq9l8jhc3bm2yivmg6hlqwmih7v76i4nv4rlzdi"
+    }
+  }
+
+  release "22.10" {
+    codename    = "kinetic"
+    not_offered = "end of life since 2023-07-20: its cloud images were removed from cloud-images.ubuntu.com, so the image nix-vm-test pins (release-20230716) no longer downloads; use 22.04, 24.04 or 26.04"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/22.10/release-20230716/ubuntu-22.10-server-cloudimg-amd64.img"
+      sha256 = "0yjn4j023psby3a17z8sh1030lyihnjysyagqn916vklpcrjgj34"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/22.10/release-20230716/ubuntu-22.10-server-cloudimg-arm64.img"
+      sha256 = "1ivc5i4pi7vvcz8df0srsy61323vw094flq2qkjn6hicdp00rpp6"
+    }
+  }
+
+  release "23.04" {
+    codename    = "lunar"
+    not_offered = "end of life since 2024-01-25: its cloud images were removed from cloud-images.ubuntu.com, so the image nix-vm-test pins (release-20240115) no longer downloads; use 22.04, 24.04 or 26.04"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/23.04/release-20240115/ubuntu-23.04-server-cloudimg-amd64.img"
+      sha256 = "0g099zg4sg388khsb8isrf9f7wbvwm96dhykwfmm6kg438vqgac7"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/23.04/release-20240115/ubuntu-23.04-server-cloudimg-arm64.img"
+      sha256 = "0g1xp9fv7wbk443np53xsrf4ixdx93kcxwhkwgjglz7csih3227z"
+    }
+  }
+
+  release "23.10" {
+    codename    = "mantic"
+    not_offered = "end of life since 2024-07-11: its cloud images were removed from cloud-images.ubuntu.com, so the image nix-vm-test pins (release-20240710) no longer downloads; use 22.04, 24.04 or 26.04"
+    image "x86_64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/23.10/release-20240710/ubuntu-23.10-server-cloudimg-amd64.img"
+      sha256 = "0dlx5zmky92yrdpqd1dijg3fb5587fgfx55hbaqnc4bvwp4vp5v5"
+    }
+    image "aarch64-linux" {
+      url    = "https://cloud-images.ubuntu.com/releases/23.10/release-20240710/ubuntu-23.10-server-cloudimg-arm64.img"
+      sha256 = "16l9k6d0dgi1lib8rrxa610sy36kdmw962q8840wwiw8937w54rx"
     }
   }
 

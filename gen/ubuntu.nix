@@ -58,6 +58,90 @@
       strategy = "disk";
       supported = true;
     };
+    "22.10" = {
+      build = null;
+      codename = "kinetic";
+      images = {
+        aarch64-linux = {
+          hash = "sha256-5t4MwG0sQmPlxAJTRxLge4gRjNdZA9fQZ3ufeEksbMc=";
+          name = "distrotest-image-ubuntu-22.10-aarch64-linux.qcow2";
+          url = "https://cloud-images.ubuntu.com/releases/22.10/release-20230716/ubuntu-22.10-server-cloudimg-arm64.img";
+        };
+        x86_64-linux = {
+          hash = "sha256-ZMgnM7t0bhOSxU957aWF0VMwQIAa/RPU8EvfIYAkVno=";
+          name = "distrotest-image-ubuntu-22.10-x86_64-linux.qcow2";
+          url = "https://cloud-images.ubuntu.com/releases/22.10/release-20230716/ubuntu-22.10-server-cloudimg-amd64.img";
+        };
+      };
+      initrd = "boot/initrd.img-*";
+      initrdGenerator = "initramfs-tools";
+      kernel = "boot/vmlinuz-*";
+      network = "netplan";
+      notOffered = "end of life since 2023-07-20: its cloud images were removed from cloud-images.ubuntu.com, so the image nix-vm-test pins (release-20230716) no longer downloads; use 22.04, 24.04 or 26.04";
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"22.10\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"initramfs-tools\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
+      rootfs = "ext4";
+      selinux = false;
+      shareTransport = "9p";
+      strategy = "disk";
+      supported = true;
+    };
+    "23.04" = {
+      build = null;
+      codename = "lunar";
+      images = {
+        aarch64-linux = {
+          hash = "sha256-/wgxYNTsfPrk4xPyzuZIvfVIXNZ9lGsHIXPxs126PTw=";
+          name = "distrotest-image-ubuntu-23.04-aarch64-linux.qcow2";
+          url = "https://cloud-images.ubuntu.com/releases/23.04/release-20240115/ubuntu-23.04-server-cloudimg-arm64.img";
+        };
+        x86_64-linux = {
+          hash = "sha256-h6mHNxrkTVOr49PDZlLle/Hjkss6oqXhRGg8Td5PCTw=";
+          name = "distrotest-image-ubuntu-23.04-x86_64-linux.qcow2";
+          url = "https://cloud-images.ubuntu.com/releases/23.04/release-20240115/ubuntu-23.04-server-cloudimg-amd64.img";
+        };
+      };
+      initrd = "boot/initrd.img-*";
+      initrdGenerator = "initramfs-tools";
+      kernel = "boot/vmlinuz-*";
+      network = "netplan";
+      notOffered = "end of life since 2024-01-25: its cloud images were removed from cloud-images.ubuntu.com, so the image nix-vm-test pins (release-20240115) no longer downloads; use 22.04, 24.04 or 26.04";
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"23.04\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"initramfs-tools\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
+      rootfs = "ext4";
+      selinux = false;
+      shareTransport = "9p";
+      strategy = "disk";
+      supported = true;
+    };
+    "23.10" = {
+      build = null;
+      codename = "mantic";
+      images = {
+        aarch64-linux = {
+          hash = "sha256-PZPCz0iIR84BQQgLk3ht0wyvQTCq54xWpCG+BpqZiZo=";
+          name = "distrotest-image-ubuntu-23.10-aarch64-linux.qcow2";
+          url = "https://cloud-images.ubuntu.com/releases/23.10/release-20240710/ubuntu-23.10-server-cloudimg-arm64.img";
+        };
+        x86_64-linux = {
+          hash = "sha256-ZZe7yeV7EWaxWrCU7p47qJTlxpOxhYZvy14kP+svnTY=";
+          name = "distrotest-image-ubuntu-23.10-x86_64-linux.qcow2";
+          url = "https://cloud-images.ubuntu.com/releases/23.10/release-20240710/ubuntu-23.10-server-cloudimg-amd64.img";
+        };
+      };
+      initrd = "boot/initrd.img-*";
+      initrdGenerator = "initramfs-tools";
+      kernel = "boot/vmlinuz-*";
+      network = "netplan";
+      notOffered = "end of life since 2024-07-11: its cloud images were removed from cloud-images.ubuntu.com, so the image nix-vm-test pins (release-20240710) no longer downloads; use 22.04, 24.04 or 26.04";
+      patchSpec = "{\"distro\":\"ubuntu\",\"release\":\"23.10\",\"strategy\":\"disk\",\"rootfs\":\"ext4\",\"root_device\":\"device\",\"kernel\":\"boot/vmlinuz-*\",\"initrd\":\"boot/initrd.img-*\",\"boot_filesystem\":\"ext4\",\"initrd_generator\":\"initramfs-tools\",\"network\":\"netplan\",\"guest_family\":\"ubuntu\",\"ssh_unit\":\"ssh.service\",\"selinux\":false,\"virtio_console_module\":false,\"share_transport\":\"9p\"}";
+      rootPartition = null;
+      rootfs = "ext4";
+      selinux = false;
+      shareTransport = "9p";
+      strategy = "disk";
+      supported = true;
+    };
     "24.04" = {
       build = null;
       codename = "noble";

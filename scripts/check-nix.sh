@@ -9,6 +9,8 @@
 #   3 eval         interface and driver.json checks (driver.json is exactly the Go
 #                  tests' golden file), error messages (tests/nix/eval.nix;
 #                  read-write: one check reads a source the stand-in copies to the store)
+#   3b real lib    with DISTROTEST_NIXPKGS=<a nixpkgs or nixpkgs.lib tree>: the real lib
+#                  in place of the stand-in's (scripts/check-real-nixpkgs.sh)
 #   4 vendor       vendorHash = NAR hash of `go mod vendor` (scripts/check-vendor-hash.sh)
 #   5 sources      per-binary source lists agree with `go list -deps`
 #   6 plumbing     sandboxed/driver/driverInteractive with a fake runner (tests/nix/plumbing.nix)
@@ -185,20 +187,9 @@ else
   done
 fi
 
-errors=$(nix-instantiate --eval --json -E 'builtins.attrNames (import ./tests/nix/eval.nix { }).errors' 2>/dev/null |
-  python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)))')
-for name in $errors; do
-  expect=$(nix-instantiate --eval --json -E "(import ./tests/nix/eval.nix { }).errors.\"$name\".expect" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin))')
-  if nix_instantiate --eval --strict -E "(import ./tests/nix/eval.nix { }).errors.\"$name\".value" \
-    >/dev/null 2>"$tmp/err"; then
-    fail "error message: $name: evaluated without an error"
-  elif grep -qF -- "$expect" "$tmp/err"; then
-    pass "error message: $name"
-  else
-    fail "error message: $name: want \"$expect\", got: $(grep -m1 error: "$tmp/err")"
-  fi
-done
+# shellcheck source=scripts/eval-errors.sh
+. scripts/eval-errors.sh
+eval_errors "{ }" "error message"
 
 # Timing of a plain user evaluation: instantiate one test with the real gen/.
 t0=$(now)
@@ -207,6 +198,21 @@ if nix_instantiate -E 'let pkgs = import ./tests/nix/stand-in.nix { anyImage = .
   pass "eval: instantiate debian.\"13\" sandboxed with gen/ in $(since "$t0")"
 else
   fail "eval: instantiate debian.\"13\": $(grep -m1 error: "$tmp/err")"
+fi
+
+# --- 3b real lib ------------------------------------------------------------
+# With DISTROTEST_NIXPKGS naming a nixpkgs (or nixpkgs.lib) tree: the real
+# lib in place of the stand-in's (scripts/check-real-nixpkgs.sh; it also
+# evaluates pkgs/ when this nix can). Without it this stage is not run and
+# says so: nothing here downloads nixpkgs.
+if [ -n "${DISTROTEST_NIXPKGS:-}" ]; then
+  if out=$(scripts/check-real-nixpkgs.sh "$DISTROTEST_NIXPKGS" 2>&1); then
+    pass "real nixpkgs ($DISTROTEST_NIXPKGS): $(echo "$out" | tail -1)"
+  else
+    fail "real nixpkgs ($DISTROTEST_NIXPKGS): $(echo "$out" | grep -m3 '^FAIL' | tr '\n' ' ')$(echo "$out" | tail -1)"
+  fi
+else
+  echo "not run: real nixpkgs (set DISTROTEST_NIXPKGS to a nixpkgs or nixpkgs.lib tree: scripts/check-real-nixpkgs.sh)"
 fi
 
 # --- 4 vendor ---------------------------------------------------------------

@@ -109,6 +109,16 @@ func TestSuite(t *testing.T) {
 	if strings.Contains(log, "compat-hidden-info") {
 		t.Error("log.info() shown after log.set_log_level(LogLevel.WARNING)")
 	}
+	// every script of the suite ran (suite.py lists them), and
+	// create_machine.py's machine was made by the runner
+	for _, name := range []string{"environment.py", "durations.py", "imports.py", "machine_api.py", "create_machine.py", "reboot.py"} {
+		if !strings.Contains(log, "(finished: subtest: compat: "+name) {
+			t.Errorf("the log does not show compat: %s finishing", name)
+		}
+	}
+	if !strings.Contains(log, "extra: created by the script: image "+image) {
+		t.Error("the log does not show create_machine making extra from the test's image")
+	}
 	if _, err := os.Stat(filepath.Join(out, "junit.xml")); err != nil {
 		t.Errorf("--junit-xml: %v", err)
 	}

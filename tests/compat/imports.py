@@ -39,10 +39,10 @@ else:
 
 try:
     create_machine("qemu-system-x86_64", name="extra")
-except MachineError:
-    pass
+except MachineError as e:
+    assert "cannot run a start command" in str(e), str(e)
 else:
-    raise Exception("create_machine() did not say it is unsupported")
+    raise Exception("create_machine(start_command) did not say it cannot run it")
 
 log.set_log_level(LogLevel.WARNING)
 log.info("compat-hidden-info")

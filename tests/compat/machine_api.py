@@ -35,6 +35,20 @@ with subtest("messages"):
     r = machine.send_monitor_command("info status")
     assert "running" in r, r
     assert "(qemu)" in r, r
+    # nixpkgs reads the HMP socket: readline's echo of the command comes first
+    assert r.endswith("info status\x1b[K\r\nVM status: running\r\n(qemu) "), repr(r)
+    # the console log as nixpkgs joins it: complete lines, "\r" and trailing blanks gone
+    console = machine.get_console_log()
+    assert console and "\r" not in console and not console.endswith("\n"), repr(console[-80:])
+    assert all(line == line.rstrip() for line in console.split("\n"))
+    # a property systemd does not know prints nothing: nixpkgs' assert fails
+    try:
+        machine.get_unit_property("dt-missing.service", "DtNoSuchProperty")
+    except AssertionError as e:
+        assert not isinstance(e, RequestedAssertionFailed), repr(e)
+        assert '"dt-missing.service"produced invalid output' in str(e), str(e)
+    else:
+        raise Exception("get_unit_property on an unknown property did not fail")
     if shutil.which("tesseract") is None:
         with must_raise("OCR requested but enableOCR is false"):
             machine.wait_for_text("foobar", timeout=1)

@@ -7,7 +7,7 @@ import os
 
 here = os.path.dirname(os.path.abspath(__file__))
 machine.start(allow_reboot=True)  # for reboot.py; start_all() below is then a no-op
-for name in ["environment.py", "durations.py", "imports.py", "machine_api.py", "reboot.py"]:
+for name in ["environment.py", "durations.py", "imports.py", "machine_api.py", "create_machine.py", "reboot.py"]:
     path = os.path.join(here, name)
     with subtest(f"compat: {name}"):
         with open(path) as f:

@@ -45,7 +45,10 @@ func preparedShape(t *testing.T, name string) string {
 // guest sees them, the VLAN between the two, then tests/vm/api.py (every
 // API group, a reboot that keeps state) on one of them. The shapes run one
 // after the other (two VMs at a time); on the EL shape, which has no 9p,
-// no share or store is given and api.py asserts that instead.
+// no share or store is given and api.py asserts that instead. The peer's
+// disk is grown by 2 GiB, so each boot of it also proves the growth path of
+// its family's root file system (xfs on el, btrfs on fedora, ext4 on
+// ubuntu): tests/nix/root-grown.py.
 func TestShapes(t *testing.T) {
 	t.Parallel()
 	for _, s := range shapes {
@@ -64,6 +67,7 @@ func TestShapes(t *testing.T) {
 				VLANs      []int             `json:"vlans"`
 				SharedDirs map[string]shared `json:"shared_dirs,omitempty"`
 				NixStore   string            `json:"nix_store,omitempty"`
+				DiskGrow   int               `json:"disk_grow,omitempty"`
 			}
 			main := machine{Name: "machine", Image: img, VLANs: []int{1}}
 			env := []string{"DT_SHAPE=" + s.name}
@@ -75,8 +79,11 @@ func TestShapes(t *testing.T) {
 			}
 			cfg := map[string]any{
 				"version": 1, "name": "shape-" + s.name, "test_script": script(t, "shape.py"), "global_timeout": 1800,
-				"vlans":    []int{1},
-				"machines": []machine{main, {Name: "peer", Image: img, MemorySize: 512, CPUs: 1, VLANs: []int{1}}},
+				"vlans": []int{1},
+				// The peer's disk is 2 GiB larger than the image (nix-vm-test's
+				// diskSize = "+2G"): its boot grows the root partition and
+				// the family's root file system (xfs, btrfs, ext4).
+				"machines": []machine{main, {Name: "peer", Image: img, MemorySize: 512, CPUs: 1, VLANs: []int{1}, DiskGrow: 2048}},
 			}
 			data, err := json.Marshal(cfg)
 			if err != nil {
@@ -90,7 +97,7 @@ func TestShapes(t *testing.T) {
 			if res.exit != 0 {
 				t.Fatalf("shape.py failed on shape/%s (exit %d)", s.name, res.exit)
 			}
-			for _, want := range []string{s.name + " shape: booted as the family boots", "two machines on a VLAN", "reboot keeps state"} {
+			for _, want := range []string{s.name + " shape: booted as the family boots", s.name + " shape: the root file system grown at boot", "two machines on a VLAN", "reboot keeps state"} {
 				if !strings.Contains(res.output, want) {
 					t.Errorf("output lacks subtest %q", want)
 				}

@@ -21,9 +21,11 @@
   # the host's unprivileged virtiofsd (scripts/install-virtiofsd.sh); the
   # sandbox must see its prefix (extra-sandbox-paths)
   hostVirtiofsd ? "/opt/distrotest/virtiofsd/bin/virtiofsd",
+  # nixpkgs' lib, by default the stand-in's; scripts/check-real-nixpkgs.sh
+  # passes the real one
+  lib ? import ./stand-in-lib.nix,
 }:
 let
-  lib = import ./stand-in-lib.nix;
 
   # stdenv.mkDerivation for `buildCommand` derivations: inputs' bin dirs on
   # PATH, their nix-support/setup-hook sourced, `env` exported, passthru

@@ -1,6 +1,7 @@
 # A stand-in family shape (distrotest-gen image build shape/<name>): two
 # machines, "machine" and "peer", on VLAN 1, booted once. First the shape's
-# facts as the guest sees them (how it booted, its family's guest side), then
+# facts as the guest sees them (how it booted, its family's guest side), the
+# peer's root file system grown at boot (its disk is 2 GiB larger), then
 # the two machines on the VLAN, then tests/vm/api.py on "machine", the same
 # script as Debian's (every API group, a reboot that keeps state).
 # Run by tests/e2e (DISTROTEST_VM_TESTS=1) with DT_SHAPE=el|fedora|ubuntu.
@@ -78,6 +79,16 @@ with subtest(f"{shape} shape: the family's guest side"):
         t.assertNotIn("9p", machine.succeed("cat /proc/filesystems"))
     else:
         machine.succeed("modinfo 9p")
+
+with subtest(f"{shape} shape: the root file system grown at boot"):
+    # tests/e2e gives the peer disk_grow = 2048 (diskSize = "+2G"): its
+    # distrotest-growfs.service grew the last partition and the family's
+    # root file system (xfs, btrfs or ext4) before the backdoor started.
+    want = {"el": "xfs", "fedora": "btrfs", "ubuntu": "ext4"}[shape]
+    t.assertEqual(peer.succeed("findmnt -n -o FSTYPE /").strip(), want)
+    grown = os.path.join(os.path.dirname(__file__), "..", "nix", "root-grown.py")
+    exec(compile(open(grown).read(), grown, "exec"), {**globals(), "vm": peer})
+    t.assertIn("distrotest.growfs=1", peer.succeed("cat /proc/cmdline").split())
 
 with subtest(f"{shape} shape: two machines on a VLAN"):
     t.assertEqual(peer.succeed("hostname").strip(), "peer")

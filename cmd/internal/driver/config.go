@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/distrotest/distrotest/cmd/internal/jsonpos"
 	"github.com/distrotest/distrotest/cmd/internal/machine"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
+	"github.com/distrotest/distrotest/cmd/internal/pybridge"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
 )
 
@@ -332,4 +334,53 @@ func (m *MachineConfig) diskSize() machine.DiskSize {
 		return machine.DiskSize{MiB: *m.DiskGrow, Grow: true}
 	}
 	return machine.DiskSize{}
+}
+
+// created is the MachineConfig of a machine the script creates
+// (create_machine): the model machine's (spec.Like, else the first by
+// name) with spec's changes, validated as driver.json's machines are.
+func (c *Config) created(spec pybridge.MachineSpec) (MachineConfig, error) {
+	if len(c.Machines) == 0 {
+		return MachineConfig{}, errors.New("the test has no machine to take the image from")
+	}
+	model := c.Machines[0]
+	for _, m := range c.Machines {
+		if m.Name == spec.Like {
+			model = m
+		}
+	}
+	mc := MachineConfig{
+		Name:           spec.Name,
+		Image:          model.Image,
+		MemorySize:     model.MemorySize,
+		CPUs:           model.CPUs,
+		VLANs:          slices.Clone(model.VLANs),
+		NixStore:       model.NixStore,
+		ShareTransport: model.ShareTransport,
+	}
+	if spec.Image != "" {
+		mc.Image = spec.Image
+	}
+	if spec.VLANs != nil {
+		mc.VLANs = slices.Clone(*spec.VLANs)
+		sort.Ints(mc.VLANs)
+	}
+	if spec.MemorySize > 0 {
+		mc.MemorySize = spec.MemorySize
+	}
+	if spec.CPUs > 0 {
+		mc.CPUs = spec.CPUs
+	}
+	one := Config{Version: ConfigVersion, TestScript: c.TestScript, VLANs: c.VLANs, Machines: []MachineConfig{mc}}
+	if err := one.Validate(); err != nil {
+		// Validate names the machine as driver.json's machines[0].
+		msg := strings.ReplaceAll(err.Error(), fmt.Sprintf("machines[0] (%s): ", mc.Name), "")
+		return MachineConfig{}, errors.New(strings.ReplaceAll(msg, "machines[0]: ", ""))
+	}
+	for _, v := range mc.VLANs {
+		if !slices.Contains(c.VLANs, v) {
+			return MachineConfig{}, fmt.Errorf("vlan %d is not in the test's vlans %v", v, c.VLANs)
+		}
+	}
+	return mc, nil
 }

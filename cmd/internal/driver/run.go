@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -290,27 +291,35 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 			return m, nil
 		}
 	}
-	var machines []Machine
-	defer func() { closeAll(machines, logger) }()
+	var (
+		mu       sync.Mutex // guards machines and hosts once the script runs
+		machines []Machine
+	)
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		closeAll(machines, logger)
+	}()
 	sharedDirs := map[string]string{} // machines that have /tmp/shared
-	for i, mc := range cfg.Machines {
+	// add makes machine mc, number n, with its xchg directory, shares and
+	// NICs, and registers it with its switches and for the cleanup; the
+	// declared machines and create_machine's share it. stateDir and keep
+	// say where its disk lives; shared says whether it has /tmp/shared.
+	add := func(mc MachineConfig, man *manifest.Manifest, transport string, n int, hosts []guest.Host, stateDir string, keep bool) (m Machine, shared bool, err error) {
 		xchg := filepath.Join(xchgRoot, "xchg-"+mc.Name)
 		if err := os.Mkdir(xchg, 0o700); err != nil {
-			return fmt.Errorf("machine %s: creating its xchg directory: %w", mc.Name, err)
+			return nil, false, fmt.Errorf("machine %s: creating its xchg directory: %w", mc.Name, err)
 		}
-		mcfg, shared := machineConfig(mc, hosts[i].N, hosts, sharedDir, xchg)
-		if shared {
-			sharedDirs[mc.Name] = sharedDir
-		}
+		mcfg, shared := machineConfig(mc, n, hosts, sharedDir, xchg)
 		mcfg.ImageDir = mc.Image
-		mcfg.Manifest = manifests[i]
-		mcfg.StateDir = filepath.Join(stateRoot, mc.Name)
+		mcfg.Manifest = man
+		mcfg.StateDir = stateDir
 		mcfg.SocketDir = sockDir
 		mcfg.OutDir = outDir
 		mcfg.Host = host
-		mcfg.ShareTransport = transports[i]
+		mcfg.ShareTransport = transport
 		mcfg.Virtiofsd = opt.Virtiofsd
-		mcfg.KeepState = opt.KeepState
+		mcfg.KeepState = keep
 		mcfg.Logger = logger.With(report.MachineKey, mc.Name)
 		mcfg.Console = rep.SerialWriter(mc.Name)
 		mcfg.Internet = opt.Internet
@@ -319,16 +328,72 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		for j := range mcfg.NICs {
 			mcfg.NICs[j].SwitchSocket = byID[mcfg.NICs[j].VLAN].Path()
 		}
-		m, err := newMachine(mcfg)
+		if m, err = newMachine(mcfg); err != nil {
+			return nil, false, err
+		}
+		mu.Lock()
+		machines = append(machines, m)
+		mu.Unlock()
+		for _, v := range mc.VLANs {
+			if err := byID[v].AddPeer(mc.Name, m.NICSocket(v)); err != nil {
+				return nil, false, err
+			}
+		}
+		return m, shared, nil
+	}
+	for i, mc := range cfg.Machines {
+		_, shared, err := add(mc, manifests[i], transports[i], hosts[i].N, hosts, filepath.Join(stateRoot, mc.Name), opt.KeepState)
 		if err != nil {
 			return err
 		}
-		machines = append(machines, m)
-		for _, v := range mc.VLANs {
-			if err := byID[v].AddPeer(mc.Name, m.NICSocket(v)); err != nil {
-				return err
+		if shared {
+			sharedDirs[mc.Name] = sharedDir
+		}
+	}
+	// create_machine: a machine the script asks for, numbered after the
+	// declared ones (and those made before it), built like them.
+	createMachine := func(ctx context.Context, spec pybridge.MachineSpec) (pybridge.CreatedMachine, error) {
+		mc, err := cfg.created(spec)
+		if err != nil {
+			return pybridge.CreatedMachine{}, err
+		}
+		man, err := manifest.Load(mc.Image)
+		if err != nil {
+			return pybridge.CreatedMachine{}, fmt.Errorf("image %s: %w", mc.Image, err)
+		}
+		transport, why, err := shareTransport(opt.ShareTransport, mc, man, opt.Virtiofsd != "")
+		if err != nil {
+			return pybridge.CreatedMachine{}, err
+		}
+		stateDir, keep := filepath.Join(stateRoot, mc.Name), opt.KeepState
+		if spec.KeepState && !opt.KeepState {
+			stateDir, keep = filepath.Join(cache.State(cacheDir, cfg.Name), mc.Name), true
+			if err := os.MkdirAll(filepath.Dir(stateDir), 0o700); err != nil {
+				return pybridge.CreatedMachine{}, fmt.Errorf("creating the state directory: %w", err)
 			}
 		}
+		mu.Lock()
+		n := 1
+		for _, h := range hosts {
+			n = max(n, h.N+1)
+		}
+		if err := guest.CheckNodeNumber(n); err != nil {
+			mu.Unlock()
+			return pybridge.CreatedMachine{}, fmt.Errorf("no node number left: %w", err)
+		}
+		hosts = append(hosts, guest.Host{Name: mc.Name, N: n, VLANs: mc.VLANs})
+		own := slices.Clone(hosts)
+		mu.Unlock()
+		m, shared, err := add(mc, man, transport, n, own, stateDir, keep)
+		if err != nil {
+			return pybridge.CreatedMachine{}, err
+		}
+		root.Log(mc.Name, fmt.Sprintf("created by the script: image %s, node number %d, vlans %v, store and shares over %s (%s)", mc.Image, n, mc.VLANs, transport, why))
+		c := pybridge.CreatedMachine{Machine: m}
+		if shared {
+			c.SharedDir = sharedDir
+		}
+		return c, nil
 	}
 	bridgeMachines := make([]pybridge.Machine, len(machines))
 	for i, m := range machines {
@@ -352,6 +417,8 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		Stdout:      opt.Stdout,
 		Stderr:      opt.Stderr,
 		Logger:      logger,
+		// nixpkgs' create_machine
+		CreateMachine: createMachine,
 	})
 	var te *TimeoutError
 	switch {

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jstemmer/go-junit-report/v2/junit"
 
+	"github.com/distrotest/distrotest/cmd/internal/cache"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/machine"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
@@ -114,7 +115,11 @@ func (f *fixture) checkCleanedUp(t *testing.T) {
 		}
 	}
 	for _, c := range f.configs {
-		for _, dir := range []string{c.SocketDir, filepath.Dir(c.StateDir)} {
+		dirs := []string{c.SocketDir}
+		if !c.KeepState { // a kept state is meant to stay
+			dirs = append(dirs, filepath.Dir(c.StateDir))
+		}
+		for _, dir := range dirs {
 			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("%s is left behind (%v)", dir, err)
 			}
@@ -459,4 +464,102 @@ func TestAppendShare(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunCreateMachine: create_machine makes a machine from the model's
+// image (or a given prepared image) with the next node number, on the
+// model's VLANs, not started and not in driver.machines, and the run
+// closes it; the start-command form and bad requests fail clearly.
+func TestRunCreateMachine(t *testing.T) {
+	f := newFixture(t)
+	other := filepath.Join(f.dir, "other-image")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := &manifest.Manifest{Version: manifest.CurrentVersion, Distro: "debian", Release: "12", System: "x86_64-linux",
+		Disk: "disk.qcow2", DiskFormat: "qcow2", RootDevice: "/dev/vda1", Filesystem: "ext4", Strategy: "disk"}
+	if err := m.Write(other); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config(t, `import pathlib
+from test_driver.errors import MachineError as ME
+
+def must_fail(fn, text):
+    try:
+        fn()
+    except ME as e:
+        assert text in str(e), f"{text!r} not in {str(e)!r}"
+    else:
+        raise Exception(f"no MachineError with {text!r}")
+
+extra = create_machine(name="extra")
+assert isinstance(extra, Machine) and extra.name == "extra"
+assert not extra.booted
+assert isinstance(extra.state_dir, pathlib.Path)
+assert [m.name for m in driver.machines] == ["server"]
+extra.start()
+assert extra.succeed("echo hi") == "hi\n"
+assert extra.booted
+small = create_machine(name="small", image=os.environ["OTHER_IMAGE"], vlans=[], memory_size=512, cpus=1)
+small.succeed("true")
+like = create_machine(name="like", image=server)
+kept = create_machine(name="kept", keep_machine_state=True)
+must_fail(lambda: create_machine("/nix/store/x-run-foo-vm"), "cannot run a start command")
+must_fail(lambda: create_machine(name="extra"), 'a machine named "extra" exists already')
+must_fail(lambda: create_machine(name="bad name"), "use letters, digits")
+must_fail(lambda: create_machine(name="v7", vlans=[7]), "vlan 7 is not in the test's vlans [1]")
+must_fail(lambda: create_machine(name="nowhere", image="/nonexistent/image"), "/nonexistent/image")
+vlan1.partition([server, extra], [like])
+vlan1.heal()
+`, MachineConfig{Name: "server", VLANs: []int{1}, MemorySize: 768, CPUs: 3})
+	t.Setenv("OTHER_IMAGE", other)
+	if err := Run(context.Background(), cfg, f.options()); err != nil {
+		t.Fatalf("Run: %v\n%s", err, f.stderr.String())
+	}
+	f.mu.Lock()
+	byName := map[string]machine.Config{}
+	for _, c := range f.configs {
+		byName[c.Name] = c
+	}
+	f.mu.Unlock()
+	want := []struct {
+		name        string
+		n           int
+		image       string
+		mem, cpus   int
+		vlans       []int
+		hostsListed int
+	}{
+		{"server", 1, f.image, 768, 3, []int{1}, 1},
+		{"extra", 2, f.image, 768, 3, []int{1}, 2},
+		{"small", 3, other, 512, 1, nil, 3},
+		{"like", 4, f.image, 768, 3, []int{1}, 4},
+	}
+	for _, w := range want {
+		c, ok := byName[w.name]
+		if !ok {
+			t.Errorf("no machine %s was made", w.name)
+			continue
+		}
+		var vlans []int
+		for _, nic := range c.NICs {
+			vlans = append(vlans, nic.VLAN)
+		}
+		if c.N != w.n || c.ImageDir != w.image || c.MemoryMiB != w.mem || c.CPUs != w.cpus || !slices.Equal(vlans, w.vlans) || len(c.Hosts) != w.hostsListed {
+			t.Errorf("%s: n %d image %s memory %d cpus %d vlans %v hosts %d; want %+v", w.name, c.N, c.ImageDir, c.MemoryMiB, c.CPUs, vlans, len(c.Hosts), w)
+		}
+		if own := c.Hosts[len(c.Hosts)-1]; own.Name != w.name || own.N != w.n || !slices.Equal(own.VLANs, w.vlans) {
+			t.Errorf("%s: its own host entry is %+v", w.name, own)
+		}
+	}
+	if c := byName["kept"]; !c.KeepState || c.StateDir != filepath.Join(cache.State(f.cache, "unit"), "kept") {
+		t.Errorf("keep_machine_state=True: keep %v, state dir %s; want the cache's %s", c.KeepState, c.StateDir, filepath.Join(cache.State(f.cache, "unit"), "kept"))
+	}
+	if byName["extra"].KeepState {
+		t.Error("extra keeps its state without keep_machine_state")
+	}
+	if _, ok := byName["nowhere"]; ok {
+		t.Error("a machine was made for a missing image")
+	}
+	f.checkCleanedUp(t)
 }

@@ -126,6 +126,37 @@ type Config struct {
 	Env []string
 	// Logger receives protocol debugging (nil discards).
 	Logger *slog.Logger
+	// CreateMachine, when set, makes a machine at the script's request
+	// (nixpkgs' create_machine); the runner that makes it also cleans it
+	// up. Without it, create_machine fails with a MachineError.
+	CreateMachine func(ctx context.Context, spec MachineSpec) (CreatedMachine, error)
+}
+
+// MachineSpec is a machine the script asks for with create_machine. Zero
+// fields take the model machine's settings.
+type MachineSpec struct {
+	// Name is the new machine's name (unique in the run).
+	Name string `json:"name"`
+	// Image is a prepared image directory; "" means the model's image.
+	Image string `json:"image"`
+	// Like names the model machine, whose image, VLANs, memory and CPUs
+	// are the defaults; "" means the test's first machine by name.
+	Like string `json:"like"`
+	// VLANs, when not nil, replaces the model's VLANs.
+	VLANs *[]int `json:"vlans"`
+	// MemorySize (MiB) and CPUs replace the model's when > 0.
+	MemorySize int `json:"memory_size"`
+	CPUs       int `json:"cpus"`
+	// KeepState keeps the machine's disk in the cache between runs
+	// (nixpkgs' keep_machine_state).
+	KeepState bool `json:"keep_machine_state"`
+}
+
+// CreatedMachine is a machine made by Config.CreateMachine, with the host
+// side of its /tmp/shared ("" when it has none).
+type CreatedMachine struct {
+	Machine   Machine
+	SharedDir string
 }
 
 // ScriptError is a failed test script: a syntax error or an exception. The
@@ -258,6 +289,7 @@ func Run(ctx context.Context, cfg Config) error {
 		vlans:    map[int]VLAN{},
 		blocks:   map[int]*report.Block{},
 		inflight: map[int64]context.CancelFunc{},
+		created:  map[string]string{},
 	}
 	for _, m := range cfg.Machines {
 		if _, dup := s.machines[m.Name()]; dup {
@@ -413,9 +445,18 @@ type session struct {
 	wmu      sync.Mutex      // serialises writes to conn
 	wg       sync.WaitGroup  // running requests
 
-	mu        sync.Mutex // guards the fields below
+	mu        sync.Mutex // guards machines after Run started, and the fields below
 	blocks    map[int]*report.Block
 	nextBlock int
 	inflight  map[int64]context.CancelFunc
 	failure   *ScriptError
+	created   map[string]string // shared dirs of machines made by create_machine
+}
+
+// machine returns the machine called name.
+func (s *session) machine(name string) (Machine, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.machines[name]
+	return m, ok
 }

@@ -113,7 +113,30 @@ with subtest("message texts scripts match on"):
         machine.require_unit_state("d.service")
     r = machine.send_monitor_command("info status")
     t.assertIn("running", r)
-    t.assertTrue(r.endswith("(qemu) "))
+    # the transcript of nixpkgs' HMP socket: readline's echo, the output, the prompt
+    t.assertTrue(r.startswith("i\x1b[K\x1b[Din\x1b[K\x1b[D\x1b[Dinf"), repr(r))
+    t.assertTrue(r.endswith("info status\x1b[K\r\nVM status: running\r\n(qemu) "), repr(r))
+    t.assertEqual(machine.send_monitor_command("stop"), "s\x1b[K\x1b[Dst\x1b[K\x1b[D\x1b[Dsto\x1b[K\x1b[D\x1b[D\x1b[Dstop\x1b[K\r\n(qemu) ")
+    machine.send_monitor_command("cont")
+    # get_console_log: nixpkgs joins the complete lines, stripped
+    machine.succeed("printf 'padded-line  \\r\\nsecond-line\\npartial-li' >&2")
+    console = machine.get_console_log()
+    t.assertIn("padded-line\nsecond-line", console)
+    t.assertNotIn("partial-li", console)
+    t.assertFalse(console.endswith("\n"), repr(console[-20:]))
+    t.assertNotIn("\r", console)
+    machine.succeed("echo ne >&2")
+    t.assertTrue(machine.get_console_log().endswith("partial-line"), repr(machine.get_console_log()[-20:]))
+    # get_unit_property on output it cannot parse: nixpkgs' assert
+    machine.systemctl = lambda q, user=None: (0, "no equals sign\n")
+    with t.assertRaisesRegex(AssertionError, r'^systemctl show --property "ActiveState" "d.service"produced invalid output: no equals sign'):
+        machine.get_unit_property("d.service", "ActiveState")
+    machine.systemctl = lambda q, user=None: (0, "SubState=dead\n")
+    with t.assertRaises(AssertionError) as caught:
+        machine.get_unit_property("d.service", "ActiveState")
+    t.assertNotIsInstance(caught.exception, RequestedAssertionFailed)
+    del machine.systemctl
+    t.assertEqual(machine.get_unit_property("d.service", "ActiveState"), "inactive")
 
 with subtest("qmp_client and wait_for_qmp_event"):
     t.assertIsInstance(machine.qmp_client, QMPSession)
@@ -133,9 +156,11 @@ with subtest("qmp_client and wait_for_qmp_event"):
     with t.assertRaises(TimeoutError):
         machine.wait_for_qmp_event(lambda e: True, timeout=dt.timedelta(seconds=1))
 
-with subtest("create_machine says why it is not there"):
-    with t.assertRaisesRegex(MachineError, "not supported"):
+with subtest("create_machine says which form it cannot run"):
+    with t.assertRaisesRegex(MachineError, "cannot run a start command"):
         create_machine("qemu-system-x86_64 -m 512", name="other")
+    with t.assertRaisesRegex(MachineError, "cannot create machines"):
+        create_machine(name="other")  # this test's runner has no CreateMachine
 
 with subtest("log.set_log_level"):
     log.set_log_level(LogLevel.WARNING)

@@ -14,17 +14,18 @@ import (
 
 // handlers maps every RPC method the shim calls to its handler.
 var handlers = map[string]handler{
-	"hello":         hello,
-	"fail":          fail,
-	"log":           logLine,
-	"log_error":     logError,
-	"log_serial":    logSerial,
-	"serial":        serial,
-	"nested_begin":  nestedBegin,
-	"subtest_begin": subtestBegin,
-	"block_end":     blockEnd,
-	"partition":     partition,
-	"heal":          heal,
+	"hello":          hello,
+	"fail":           fail,
+	"log":            logLine,
+	"log_error":      logError,
+	"log_serial":     logSerial,
+	"serial":         serial,
+	"nested_begin":   nestedBegin,
+	"subtest_begin":  subtestBegin,
+	"block_end":      blockEnd,
+	"partition":      partition,
+	"heal":           heal,
+	"create_machine": createMachine,
 
 	"is_up": onMachine(func(ctx context.Context, m Machine, _ struct{}) (any, error) {
 		return map[string]bool{"up": m.IsUp()}, nil
@@ -376,4 +377,41 @@ func qmpEvent(ctx context.Context, m Machine, p struct {
 		out["data"] = ev.Data
 	}
 	return map[string]any{"event": out}, nil
+}
+
+// createMachine makes a machine for the script's create_machine through
+// Config.CreateMachine and answers with what the shim's Machine needs.
+func createMachine(ctx context.Context, s *session, blk *report.Block, params json.RawMessage) (any, error) {
+	var spec MachineSpec
+	if err := decode(params, &spec); err != nil {
+		return nil, err
+	}
+	if s.cfg.CreateMachine == nil {
+		return nil, errors.New("create_machine: this runner cannot create machines")
+	}
+	if spec.Like != "" {
+		if _, ok := s.machine(spec.Like); !ok {
+			return nil, fmt.Errorf("create_machine: no machine named %q to take the image from", spec.Like)
+		}
+	}
+	if _, dup := s.machine(spec.Name); dup {
+		return nil, fmt.Errorf("create_machine: a machine named %q exists already; pass another name=", spec.Name)
+	}
+	c, err := s.cfg.CreateMachine(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("create_machine %s: %w", spec.Name, err)
+	}
+	m := c.Machine
+	s.mu.Lock()
+	_, dup := s.machines[m.Name()]
+	if !dup {
+		s.machines[m.Name()] = m
+		s.created[m.Name()] = c.SharedDir
+	}
+	s.mu.Unlock()
+	if dup {
+		return nil, fmt.Errorf("create_machine: a machine named %q exists already; pass another name=", m.Name())
+	}
+	m.SetAllowReboot(false) // as for the test's machines: nixpkgs' default
+	return map[string]string{"name": m.Name(), "state_dir": m.StateDir(), "shared_dir": c.SharedDir}, nil
 }

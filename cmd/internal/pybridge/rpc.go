@@ -172,7 +172,7 @@ func onMachine[P any](f func(ctx context.Context, m Machine, p P) (any, error)) 
 		if err := json.Unmarshal(params, &name); err != nil {
 			return nil, usagef("bad parameters: %v", err)
 		}
-		m, ok := s.machines[name.Machine]
+		m, ok := s.machine(name.Machine)
 		if !ok {
 			return nil, usagef("no machine named %q", name.Machine)
 		}

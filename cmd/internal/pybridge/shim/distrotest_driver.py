@@ -405,6 +405,19 @@ def _q(arg):
     return shlex.quote(str(arg))
 
 
+def _hmp_echo(command):
+    """What QEMU's monitor readline echoes when the line command is written
+    to its socket in one piece, as nixpkgs' driver writes it: after each
+    typed character the line so far, erase-to-end and the cursor moved back
+    to its start; after the last, the line and CR LF (recorded from QEMU
+    7.2's HMP socket; the output that follows is the same text QMP's
+    human-monitor-command returns)."""
+    if not command or not all(" " <= c <= "~" for c in command):
+        return command + "\r\n"
+    echo = [command[:k] + "\x1b[K" + "\x1b[D" * k for k in range(1, len(command))]
+    return "".join(echo) + command + "\x1b[K\r\n"
+
+
 class QMPSession:
     """The machine's QMP connection as nixpkgs' test_driver.machine.qmp
     QMPSession: send() runs a command and returns QEMU's reply message,
@@ -645,12 +658,14 @@ class Machine:
             raise RequestedAssertionFailed(
                 f'retrieving systemctl property "{property}" for unit "{unit}"{who} failed with exit code {status}'
             )
-        key, sep, value = out.rstrip("\n").partition("=")
-        if not sep or key != property:
-            raise RequestedAssertionFailed(
-                f'systemctl show --property "{property}" "{unit}" produced unexpected output: {out!r}'
-            )
-        return value
+        # nixpkgs asserts here (an AssertionError, reported as a crash of
+        # the script rather than a failed check), with this text (sic: no
+        # space before "produced").
+        invalid_output_message = f'systemctl show --property "{property}" "{unit}"produced invalid output: {out}'
+        match = re.match(r"^([^=]+)=(.*)$", out)
+        if match is None or match[1] != property:
+            raise AssertionError(invalid_output_message)
+        return match[2]
 
     def require_unit_state(self, unit, require_state="active"):
         """Fail unless unit's ActiveState is require_state."""
@@ -776,9 +791,12 @@ class Machine:
                     wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
 
     def get_console_log(self):
-        """Everything the machine printed on its serial console since it
-        was last started."""
-        return self._call("console_log")["text"].replace("\r", "")
+        """The machine's serial console since it was last started, as
+        nixpkgs gives it: the complete lines, each without "\r" and
+        trailing white space, joined with "\n" (a line still being
+        printed is not in it yet)."""
+        lines = self._call("console_log")["text"].split("\n")[:-1]
+        return "\n".join(line.replace("\r", "").rstrip() for line in lines)
 
     def send_console(self, chars):
         """Type chars on the serial console (e.g. "\\n\\nsystemctl default\\n")."""
@@ -881,10 +899,13 @@ class Machine:
     # -- monitor, keyboard, screen
 
     def send_monitor_command(self, command):
-        """Run a QEMU human-monitor command and return its output followed
-        by the monitor's prompt "(qemu) ", as nixpkgs returns it."""
+        """Run a QEMU human-monitor command and return the monitor's
+        transcript as nixpkgs returns it: the echo of the typed command, its
+        output and the prompt "(qemu) "."""
         self.run_callbacks()
-        return self._call("send_monitor_command", command=str(command))["output"] + "(qemu) "
+        command = str(command)
+        output = self._call("send_monitor_command", command=command)["output"]
+        return _hmp_echo(command) + output + "(qemu) "
 
     def wait_for_qmp_event(self, event_filter, timeout=60 * 10):
         """Wait for a QMP event (a dict: "event", "data", "timestamp") for
@@ -1114,14 +1135,53 @@ class Driver:
         """Always empty: distrotest runs no containers."""
         return []
 
-    def create_machine(self, start_command, *, name=None, keep_machine_state=False):
-        """Not supported: nixpkgs starts such a machine from a NixOS
-        run-*-vm script or a hand-written QEMU command line; distrotest
-        boots machines from prepared images described in driver.json."""
-        raise MachineError(
-            "create_machine() is not supported by distrotest: declare every machine "
-            "in the test (nodes / driver.json); see the README's test-script API section"
+    def create_machine(
+        self,
+        start_command=None,
+        *,
+        name=None,
+        keep_machine_state=False,
+        image=None,
+        vlans=None,
+        memory_size=None,
+        cpus=None,
+    ):
+        """Create a machine that is not in the test's nodes and return it,
+        not started (start() boots it), as nixpkgs' create_machine does.
+        It boots from a prepared image: `image` is a machine of the test
+        (its image), a prepared image directory, or None (the image of the
+        test's first machine by name). vlans, memory_size and cpus default
+        to that model machine's. The machine gets the next node number (its
+        VLAN addresses 192.168.<vlan>.<n>; the other machines' /etc/hosts do
+        not list it) and is stopped and removed with the run.
+        nixpkgs' start_command (a NixOS run-*-vm script or a QEMU command
+        line) cannot be run: distrotest builds the QEMU command itself."""
+        if start_command is not None:
+            raise MachineError(
+                f"create_machine({start_command!r}): distrotest cannot run a start command "
+                "(a NixOS run-*-vm script or a QEMU command line: the runner builds the QEMU "
+                "command itself); create the machine from a prepared image instead: "
+                "create_machine(name=..., image=<a machine of the test, or a prepared image "
+                "directory>)"
+            )
+        name = "machine" if name is None else str(name)
+        like = ""
+        path = ""
+        if isinstance(image, Machine):
+            like = image.name
+        elif image is not None:
+            path = os.path.abspath(os.fspath(image))
+        res = _rpc(
+            "create_machine",
+            name=name,
+            image=path,
+            like=like,
+            vlans=None if vlans is None else [int(v) for v in vlans],
+            memory_size=int(memory_size or 0),
+            cpus=int(cpus or 0),
+            keep_machine_state=bool(keep_machine_state),
         )
+        return Machine(res["name"], self, res)
 
     def start_all(self):
         """Start all machines, in parallel."""
