@@ -9,7 +9,8 @@
 # This file only wires the pieces together: package.nix (the Go binaries),
 # images.nix (base and prepared images), releases.nix (which releases are
 # offered, version spellings), nodes.nix (a machine's arguments → driver.json),
-# outputs.nix (driver.json → sandboxed, driver, driverInteractive),
+# outputs.nix (driver.json → sandboxed, driver, driverInteractive), snapshot.nix
+# (the machines' shapes booted once, for restoring),
 # make-test.nix (makeTest, the per-release function, vmTest), prepare-image.nix
 # (distrotest-gen image patch of one image), fetch-containerdisk.nix, distros.nix
 # (lib.<system>.<distro>).
@@ -67,6 +68,17 @@ let
     inherit (pkgs) closureInfo;
   };
 
+  snapshot = import ./snapshot.nix {
+    inherit (pkgs)
+      lib
+      runCommand
+      writeText
+      qemu_test
+      python3
+      ;
+    inherit (packages) distrotest;
+  };
+
   outputs = import ./outputs.nix {
     inherit (pkgs)
       lib
@@ -78,6 +90,7 @@ let
       tesseract
       ;
     inherit (packages) distrotest;
+    inherit snapshot;
   };
 
   tests = import ./make-test.nix {

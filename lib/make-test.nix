@@ -29,6 +29,9 @@ let
         "`testScript` must be a string (the Python test script), got ${describe args.testScript}"
       )
       (check where (builtins.isBool args.kvm) "`kvm` must be true or false, got ${describe args.kvm}")
+      (check where (builtins.isBool args.restore)
+        "`restore` must be true or false (false: boot every machine cold instead of restoring it from the snapshot of its shape), got ${describe args.restore}"
+      )
     ];
 
   # lib.<system>.makeTest
@@ -47,6 +50,7 @@ let
           globalTimeout = 3600;
           enableOCR = false;
           kvm = true;
+          restore = true;
         };
       } args0;
       where' = if builtins.isString args.name then "distrotest makeTest \"${args.name}\"" else where;
@@ -93,6 +97,7 @@ let
         globalTimeout
         kvm
         enableOCR
+        restore
         ;
       inherit machines;
     });
@@ -119,6 +124,7 @@ let
             selinuxEnforcing
             ;
           kvm = true;
+          restore = true;
         };
       } args0;
       # nix-vm-test documents null as "the default" for these two
@@ -137,7 +143,7 @@ let
     in
     builtins.seq ok (
       outputs {
-        inherit (args) name testScript kvm;
+        inherit (args) name testScript kvm restore;
         machines = [ vm ];
         globalTimeout = 3600;
         enableOCR = false;
@@ -173,6 +179,7 @@ let
             extraPathsToRegister
             ;
           kvm = true;
+          restore = true;
         };
       } args0;
       ok = a.all [
@@ -204,7 +211,7 @@ let
     in
     builtins.seq ok (
       outputs {
-        inherit (args) name testScript kvm;
+        inherit (args) name testScript kvm restore;
         machines = [ vm ];
         globalTimeout = 3600;
         enableOCR = false;

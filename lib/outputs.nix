@@ -16,6 +16,8 @@
   python3,
   tesseract,
   distrotest,
+  # lib/snapshot.nix, applied
+  snapshot,
 }:
 let
   # OCR as nixpkgs' test driver has it: English only (all of tessdata is
@@ -30,6 +32,9 @@ in
   globalTimeout,
   kvm,
   enableOCR,
+  # restore the machines from the snapshot of their shapes (lib/snapshot.nix)
+  # in the sandbox; false boots them cold
+  restore,
 }:
 let
   tags = lib.unique (map (m: m.tag) machines);
@@ -46,6 +51,8 @@ let
     machines = map (m: builtins.removeAttrs m [ "tag" ]) machines;
   };
   configFile = writeText "${drvName}-driver.json" (builtins.toJSON config);
+  snapshots = snapshot { inherit machines kvm; };
+  restoreFlag = if restore then "--snapshot-dir ${snapshots}" else "--no-restore";
 
   # qemu_test, as nixpkgs' tests use: headless (the runner never opens a
   # window), the host's architecture only.
@@ -99,7 +106,8 @@ let
             driverInteractive
             config
             ;
-        };
+        }
+        // lib.optionalAttrs restore { inherit snapshots; };
         meta = {
           description = "distrotest ${testName} run in the Nix sandbox";
           # as NixOS tests: Hydra and other builders stop the build then
@@ -109,7 +117,7 @@ let
       ''
         export HOME="$TMPDIR/home" XDG_CACHE_HOME="$TMPDIR/cache"
         mkdir -p "$HOME" "$XDG_CACHE_HOME"
-        distrotest run --config ${configFile} --out-dir "$out" --junit junit.xml
+        distrotest run --config ${configFile} --out-dir "$out" --junit junit.xml ${restoreFlag}
       '';
 in
 targets

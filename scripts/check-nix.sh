@@ -27,7 +27,8 @@
 #                  diskSize ("+2G": disk, root partition and file system grown),
 #                  then driver (with QEMU_OPTS and the internet route) and
 #                  driverInteractive on the host, then makeTest with two machines
-#                  on a VLAN in the sandbox (tests/nix/e2e.nix)
+#                  on a VLAN in the sandbox, then two checks restored from
+#                  one snapshot derivation built once (tests/nix/e2e.nix)
 #
 # The stand-in stage uses Debian 12's nix 2.8. The pinned nixpkgs itself
 # needs Nix >= 2.18 (its lib/minfeatures.nix refuses older versions), so
@@ -471,6 +472,25 @@ if nix_build "${e2e[@]}" -A driver -A driverInteractive -o "$tmp/e2e-driver" >"$
   fi
 else
   fail "e2e: driver builds: $(tail -5 "$tmp/build.log")"
+fi
+
+# boot once, restore many: two checks of one shape share one snapshot
+# derivation, built once (it does not depend on the nonce: later runs find
+# it in the store), and both restore from it
+t0=$(now)
+snapA=$(nix_instantiate "${e2e[@]}" -A restoreA.sandboxed.snapshots 2>/dev/null)
+snapB=$(nix_instantiate "${e2e[@]}" -A restoreB.sandboxed.snapshots 2>/dev/null)
+if [ -z "$snapA" ] || [ "$snapA" != "$snapB" ]; then
+  fail "e2e: restore: the two checks have different snapshot derivations: '$snapA' '$snapB'"
+elif nix_build "${e2e[@]}" -A restoreA.sandboxed -A restoreB.sandboxed -o "$tmp/e2e-restore" >"$tmp/build.log" 2>&1; then
+  builds=$(grep -c "^building '${snapA}'" "$tmp/build.log")
+  if [ "$builds" -le 1 ]; then
+    pass "e2e: restore: two checks restored from one snapshot derivation (${snapA##*/}, built $builds time(s) in this run), each with its identity ($(since "$t0"))"
+  else
+    fail "e2e: restore: the snapshot derivation was built $builds times"
+  fi
+else
+  fail "e2e: restore ($(since "$t0")): $(tail -15 "$tmp/build.log")"
 fi
 
 if $multi; then

@@ -36,6 +36,9 @@ type runFlags struct {
 	timeout     secondsOrDuration
 	transport   string
 	virtiofsd   string
+	noRestore   bool
+	snapshotDir string
+	snapOnly    bool
 
 	image    string
 	name     string
@@ -86,6 +89,12 @@ command line.`,
 			case f.image != "" && len(args) != 1:
 				return errors.New("--image needs exactly one script argument")
 			}
+			if f.noRestore && (f.snapOnly || f.snapshotDir != "") {
+				return errors.New("--no-restore goes with neither --snapshot-only nor --snapshot-dir")
+			}
+			if f.snapOnly && f.interactive {
+				return errors.New("--snapshot-only runs no script: not with --interactive")
+			}
 			if f.config != "" {
 				for _, name := range []string{"name", "memory", "cpus", "share", "nix-store", "no-instrument"} {
 					if cmd.Flags().Changed(name) {
@@ -121,6 +130,9 @@ command line.`,
 	fl.StringArrayVar(&f.shares, "share", nil, "ad hoc: mount host directory SOURCE at TARGET in the guest (TAG=SOURCE:TARGET[:ro], repeatable)")
 	fl.StringVar(&f.transport, "share-transport", "", "carry the Nix store and shares over 9p or virtiofs on every machine (default: the config's, else the image's, else "+driver.DefaultShareTransport+" when a virtiofsd is found)")
 	fl.StringVar(&f.virtiofsd, "virtiofsd", "", "the virtiofsd binary (default: $DISTROTEST_VIRTIOFSD, then virtiofsd in PATH, then "+strings.Join(machine.VirtiofsdPaths, ", ")+")")
+	fl.BoolVar(&f.noRestore, "no-restore", false, "boot every machine cold instead of restoring it from the snapshot of its shape (kept in the cache, made by the first boot of that shape)")
+	fl.StringVar(&f.snapshotDir, "snapshot-dir", "", "restore machines from the snapshots in this directory (may be read-only, e.g. a snapshot in the Nix store) instead of the cache's")
+	fl.BoolVar(&f.snapOnly, "snapshot-only", false, "make the snapshots of the machines' shapes (in --snapshot-dir or the cache) and exit without running the script")
 	fl.StringVar(&f.nixStore, "nix-store", "", "ad hoc: mount this host Nix store read-only over /nix/store")
 	// nixpkgs' nixos-test-driver spellings, so wrappers that call the
 	// driver binary (extraDriverArgs) keep working.
@@ -233,6 +245,9 @@ func runTest(cmd *cobra.Command, g *globalOptions, f *runFlags, args []string) e
 		Python:         os.Getenv(pybridge.EnvPython),
 		ShareTransport: f.transport,
 		Virtiofsd:      virtiofsd,
+		NoRestore:      f.noRestore,
+		SnapshotDir:    f.snapshotDir,
+		SnapshotOnly:   f.snapOnly,
 		GlobalTimeout:  time.Duration(f.timeout),
 		CacheDir:       cacheDir,
 		Stdin:          os.Stdin,

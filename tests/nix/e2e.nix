@@ -96,6 +96,30 @@ distrotest.debian."13" {
     '';
   };
 
+  # boot once, restore many: two checks of one shape (the defaults) with
+  # different scripts restore from one snapshot derivation, built once; a
+  # restored guest still has the snapshot's kernel command line (no
+  # distrotest.hostname), yet its identity
+  restoreA = distrotest.debian."13" {
+    name = "e2e-restore-a";
+    kvm = false;
+    testScript = ''
+      # run ${nonce}
+      vm.succeed("! grep -q distrotest.hostname /proc/cmdline")
+      vm.succeed("hostname | grep -qx vm")
+      vm.succeed("echo a > /tmp/xchg/a && mountpoint -q /nix/store")
+    '';
+  };
+  restoreB = distrotest.debian."13" {
+    name = "e2e-restore-b";
+    kvm = false;
+    testScript = ''
+      # run ${nonce}
+      vm.succeed("! grep -q distrotest.hostname /proc/cmdline")
+      t.assertEqual(vm.succeed("findmnt -no FSTYPE /tmp/shared").strip(), "virtiofs")
+    '';
+  };
+
   # two machines on a VLAN
   multi = distrotest.makeTest {
     name = "e2e-vlan";

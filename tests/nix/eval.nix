@@ -352,6 +352,47 @@ in
       (builtins.head t.sandboxed.config.machines) ? nix_registration
     );
     config-name = expectEq "driver.json name" "debian-13-full" full.sandboxed.config.name;
+    # boot once, restore many: tests whose machines have the same shapes
+    # share one snapshot derivation, whatever their names, scripts and
+    # shares; another shape is another snapshot; restore = false has none
+    snapshot-shared = expectEq "two tests of one shape share the snapshot" true (
+      t.sandboxed.snapshots.drvPath
+      == (d.debian."13" {
+        name = "other";
+        testScript = "vm.succeed('false')";
+        sharedDirs.x = {
+          source = "/srv";
+          target = "/mnt/x";
+        };
+      }).sandboxed.snapshots.drvPath
+    );
+    snapshot-per-shape = expectEq "another memory size is another snapshot" false (
+      t.sandboxed.snapshots.drvPath == (d.debian."13" {
+        testScript = script;
+        memorySize = 2048;
+      }).sandboxed.snapshots.drvPath
+    );
+    snapshot-name = expectEq "snapshot derivation name" "distrotest-debian-13-snapshot" t.sandboxed.snapshots.name;
+    snapshot-shapes = expectEq "the snapshot's driver.json has shapes only" [
+      {
+        name = "shape1";
+        image = (builtins.head t.sandboxed.config.machines).image;
+        memory_size = 1024;
+        cpus = 2;
+        vlans = [ 1 ];
+        disk_size = null;
+        disk_grow = null;
+      }
+    ] t.sandboxed.snapshots.config.machines;
+    snapshot-multi-dedup = expectEq "makeTest: one shape per distinct machine" 2 (
+      builtins.length multi.sandboxed.snapshots.config.machines
+    );
+    no-restore = expectEq "restore = false: no snapshot" false (
+      (d.debian."13" {
+        testScript = script;
+        restore = false;
+      }).sandboxed ? snapshots
+    );
     config-file = expectEq "driver.json file is the config" full.sandboxed.config (
       builtins.fromJSON (builtins.unsafeDiscardStringContext full.sandboxed.driverConfig.text)
     );
@@ -617,7 +658,7 @@ in
       value = (d.vmTest { image = anyDisk; testScript = script; bogus = 1; }).sandboxed.drvPath;
     };
     unknown-argument = {
-      expect = "distrotest debian.\"13\": unknown argument `memSize`; accepted arguments: `testScript` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `kvm`, `memorySize`, `name`, `selinuxEnforcing`, `sharedDirs`";
+      expect = "distrotest debian.\"13\": unknown argument `memSize`; accepted arguments: `testScript` (required), `cpus`, `diskSize`, `extraPathsToRegister`, `kvm`, `memorySize`, `name`, `restore`, `selinuxEnforcing`, `sharedDirs`";
       value = bad {
         testScript = "";
         memSize = 1;

@@ -19,6 +19,7 @@ p.add_argument("--out-dir")
 p.add_argument("--junit")
 p.add_argument("--interactive", action="store_true")
 p.add_argument("--internet", action="store_true")
+p.add_argument("--no-restore", action="store_true")
 args = p.parse_args()
 
 problems = []

@@ -170,7 +170,17 @@ func (s *Shell) Close() error {
 // after starting the machine and again after every reboot; it blocks until
 // the guest prints the marker or ctx ends. A marker that Run already ran
 // into (ErrRestarted) counts as fresh.
-func (s *Shell) WaitReady(ctx context.Context) error {
+func (s *Shell) WaitReady(ctx context.Context) error { return s.waitReady(ctx, true) }
+
+// Resume sets up a shell that printed its marker to an earlier host
+// connection and now waits for its next command: the shell of a machine
+// restored from a snapshot, whose guest side is the saved one and whose
+// host side is a new connection. It sends the preamble again (it defines
+// the same functions) and checks it with a round trip, as WaitReady does
+// after the marker; anything the guest sent before that reply is skipped.
+func (s *Shell) Resume(ctx context.Context) error { return s.waitReady(ctx, false) }
+
+func (s *Shell) waitReady(ctx context.Context, marker bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead != nil {
@@ -190,7 +200,7 @@ func (s *Shell) WaitReady(ctx context.Context) error {
 		}
 	}
 	start := time.Now()
-	if !s.marker {
+	if marker && !s.marker {
 		if err := s.skipToMarker(ctx); err != nil {
 			return fmt.Errorf("waiting for the backdoor shell: %w", err)
 		}

@@ -350,6 +350,27 @@ func TestResyncAfterCancel(t *testing.T) {
 	}
 }
 
+// TestResume sets up a shell again without a marker, as for a guest
+// restored from a snapshot (its shell printed the marker to an earlier host
+// connection and has the preamble): Resume sends the preamble again, and
+// the shell runs commands after it.
+func TestResume(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			s, _ := readyShell(t, tr, "")
+			run(t, s, "true", 0)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := s.Resume(ctx); err != nil {
+				t.Fatalf("Resume: %v", err)
+			}
+			if got := run(t, s, "echo resumed", 0); string(got.Stdout) != "resumed\n" || got.Status != 0 {
+				t.Errorf("after Resume: status %d, stdout %q", got.Status, got.Stdout)
+			}
+		})
+	}
+}
+
 func TestRunBeforeReady(t *testing.T) {
 	g := startGuest(t, pipes, "")
 	s := New(g.conn, nil)

@@ -7,6 +7,7 @@
 //	<root>/state/<test>/       machine disks kept between runs (--keep-vm-state)
 //	<root>/qemu/               accelerator verdicts of the KVM probe
 //	<root>/oci/disks/<name>/   disks pulled from containerDisks (ociimage)
+//	<root>/snapshots/<key>/    booted machines saved for restoring (machine)
 //
 // Entries are created under a lock (Lock) and appear atomically; what is in
 // an entry belongs to the package that makes it. This package only names
@@ -49,6 +50,10 @@ func OCIDisks(root string) string { return filepath.Join(root, "oci", "disks") }
 
 // State is where machine state of the test named test is kept between runs.
 func State(root, test string) string { return filepath.Join(root, "state", test) }
+
+// Snapshots is where machines saved after their boot are kept, one entry
+// per shape key (package machine: boot once, restore many).
+func Snapshots(root string) string { return filepath.Join(root, "snapshots") }
 
 // QEMU is where the accelerator verdicts are remembered.
 func QEMU(root string) string { return filepath.Join(root, "qemu") }

@@ -45,6 +45,9 @@ type Config struct {
 	// Empty means the union of the machines' VLANs.
 	VLANs    []int           `json:"vlans"`
 	Machines []MachineConfig `json:"machines"`
+	// NoRestore boots every machine cold instead of restoring it from the
+	// snapshot of its shape (the Nix library's restore = false).
+	NoRestore bool `json:"no_restore,omitempty"`
 }
 
 // MachineConfig is one node of the test.

@@ -76,6 +76,16 @@ type Options struct {
 	// ExtraQEMUArgs are appended to every machine's QEMU command line
 	// (the CLI fills them from $QEMU_OPTS).
 	ExtraQEMUArgs []string
+	// NoRestore boots every machine cold; otherwise a machine's first boot
+	// restores the snapshot of its shape from CacheDir/snapshots (made by
+	// the first machine of that shape), and falls back to a cold boot.
+	NoRestore bool
+	// SnapshotDir holds the snapshots instead of CacheDir/snapshots; it
+	// may be read-only (a snapshot derivation in the Nix store).
+	SnapshotDir string
+	// SnapshotOnly makes the snapshots of the machines' shapes in the
+	// snapshot directory and returns, without running the script.
+	SnapshotOnly bool
 
 	// Host, when set, is used instead of probing QEMU (tests).
 	Host *qemu.Host
@@ -279,6 +289,18 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		byID[id] = sw
 	}
 
+	snapshotDir := ""
+	switch {
+	case opt.NoRestore || cfg.NoRestore:
+		root.Log("", "machines boot cold (restoring from snapshots is off)")
+	case opt.SnapshotDir != "":
+		snapshotDir = opt.SnapshotDir
+		root.Log("", "machines are restored from snapshots in "+snapshotDir+" where they can be (--no-restore boots them cold)")
+	default:
+		snapshotDir = cache.Snapshots(cacheDir)
+		root.Log("", "machines are restored from snapshots in "+snapshotDir+" where they can be (--no-restore boots them cold)")
+	}
+
 	hosts := testHosts(cfg)
 
 	newMachine := opt.NewMachine
@@ -325,6 +347,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 		mcfg.Internet = opt.Internet
 		// QEMU_OPTS: after the runner's own arguments, so they win
 		mcfg.ExtraQEMUArgs = opt.ExtraQEMUArgs
+		mcfg.SnapshotDir = snapshotDir
 		for j := range mcfg.NICs {
 			mcfg.NICs[j].SwitchSocket = byID[mcfg.NICs[j].VLAN].Path()
 		}
@@ -394,6 +417,9 @@ func Run(ctx context.Context, cfg *Config, opt Options) (err error) {
 			c.SharedDir = sharedDir
 		}
 		return c, nil
+	}
+	if opt.SnapshotOnly {
+		return makeSnapshots(ctx, machines, snapshotDir, root)
 	}
 	bridgeMachines := make([]pybridge.Machine, len(machines))
 	for i, m := range machines {
@@ -497,6 +523,35 @@ func appendShare(shares []machine.Share, s machine.Share) (out []machine.Share, 
 		}
 	}
 	return append(shares, s), true
+}
+
+// snapshotter is a machine that can make the snapshot of its shape
+// (*machine.Machine).
+type snapshotter interface {
+	MakeSnapshot(ctx context.Context) error
+}
+
+// makeSnapshots makes the snapshot of every machine's shape, one after the
+// other (machines of one shape share it).
+func makeSnapshots(ctx context.Context, machines []Machine, dir string, root *report.Block) error {
+	if dir == "" {
+		return errors.New("making snapshots: restoring is off (no_restore in the config, or --no-restore)")
+	}
+	for _, m := range machines {
+		s, ok := m.(snapshotter)
+		if !ok {
+			return fmt.Errorf("machine %s: cannot make snapshots", m.Name())
+		}
+		start := time.Now()
+		if err := s.MakeSnapshot(ctx); errors.Is(err, machine.ErrNotRestorable) {
+			root.Log(m.Name(), "no snapshot: "+err.Error()+" (it boots cold)")
+			continue
+		} else if err != nil {
+			return err
+		}
+		root.Log(m.Name(), fmt.Sprintf("snapshot of its shape ready in %s (%.2fs)", dir, time.Since(start).Seconds()))
+	}
+	return nil
 }
 
 // closeAll closes the machines in parallel, logging failures.

@@ -335,6 +335,52 @@ func TestRunKeepState(t *testing.T) {
 	}
 }
 
+// TestRunSnapshotDir checks where machines are restored from: the cache's
+// snapshots by default, the directory given, or nowhere with --no-restore
+// or the config's no_restore; and that --snapshot-only runs no script.
+func TestRunSnapshotDir(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(*Options, *Config)
+		want func(f *fixture) string
+	}{
+		{"default", func(*Options, *Config) {}, func(f *fixture) string { return filepath.Join(f.cache, "snapshots") }},
+		{"given", func(o *Options, _ *Config) { o.SnapshotDir = "/nix/store/x-snapshot" }, func(*fixture) string { return "/nix/store/x-snapshot" }},
+		{"no restore", func(o *Options, _ *Config) { o.NoRestore = true }, func(*fixture) string { return "" }},
+		{"config no_restore", func(_ *Options, c *Config) { c.NoRestore = true }, func(*fixture) string { return "" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			cfg := f.config(t, "machine.succeed('true')\n", MachineConfig{Name: "machine"})
+			opt := f.options()
+			tt.edit(&opt, cfg)
+			if err := Run(context.Background(), cfg, opt); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got, want := f.configs[0].SnapshotDir, tt.want(f); got != want {
+				t.Errorf("SnapshotDir = %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("snapshot only", func(t *testing.T) {
+		f := newFixture(t)
+		cfg := f.config(t, "raise Exception('the script ran')\n", MachineConfig{Name: "machine"})
+		opt := f.options()
+		opt.SnapshotOnly = true
+		// The fake machines cannot make snapshots: the error says so, and
+		// the script does not run.
+		err := Run(context.Background(), cfg, opt)
+		if err == nil || !strings.Contains(err.Error(), "cannot make snapshots") {
+			t.Errorf("Run: %v, want the fake's cannot make snapshots", err)
+		}
+		opt.NoRestore = true
+		if err := Run(context.Background(), cfg, opt); err == nil || !strings.Contains(err.Error(), "restoring is off") {
+			t.Errorf("Run with no restore: %v", err)
+		}
+		f.checkCleanedUp(t)
+	})
+}
+
 func TestRunPanic(t *testing.T) {
 	f := newFixture(t)
 	f.panicOn = "zz"

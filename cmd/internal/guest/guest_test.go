@@ -125,13 +125,27 @@ func TestSetupScript(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		testenv.Missing(t, "bash not installed")
 	}
+	// After a restore from a snapshot the parameters come in
+	// $DISTROTEST_PARAMS and /proc/cmdline is the snapshot's: same result.
+	for _, restored := range []bool{false, true} {
+		t.Run(map[bool]string{false: "kernel command line", true: "after a restore"}[restored], func(t *testing.T) {
+			checkSetupScript(t, restored)
+		})
+	}
+}
+
+func checkSetupScript(t *testing.T, restored bool) {
 	root := t.TempDir()
 	params, err := KernelParams(Identity{Hostname: "b", N: 2, VLANs: []int{1, 2},
 		Hosts: []Host{{Name: "a", N: 1, VLANs: []int{1}}, {Name: "b", N: 2, VLANs: []int{1, 2}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "cmdline"), []byte("root=/dev/vda1 rw "+strings.Join(params, " ")+"\n"), 0o644); err != nil {
+	cmdline, env := "root=/dev/vda1 rw "+strings.Join(params, " ")+"\n", os.Environ()
+	if restored {
+		cmdline, env = "root=/dev/vda1 rw\n", append(env, "DISTROTEST_PARAMS="+strings.Join(params, " "))
+	}
+	if err := os.WriteFile(filepath.Join(root, "cmdline"), []byte(cmdline), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for name, mac := range map[string]string{"ens2": UserMAC, "ens3": MAC(1, 2), "ens4": MAC(2, 2)} {
@@ -144,7 +158,9 @@ func TestSetupScript(t *testing.T) {
 	}
 	// ip(8) is replaced by a function that records its arguments.
 	script := setupScript(root, "ip() { echo \"ip $*\" >>"+root+"/ip.log; }\n")
-	out, err := exec.Command("bash", "-c", script).CombinedOutput()
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("setup failed: %v\n%s", err, out)
 	}

@@ -105,12 +105,25 @@ type Config struct {
 	Logger *slog.Logger
 	// Console, when not nil, also receives the serial console output.
 	Console io.Writer
+	// SnapshotDir, when set, is where snapshots of booted machines are
+	// kept (cache.Snapshots): the machine's first Start restores it from
+	// the snapshot of its shape (made there first when missing) and then
+	// applies its identity; it boots cold when it cannot be restored, with
+	// the reason in the log. Empty: every boot is cold.
+	SnapshotDir string
+
+	// snapshotShape makes the machine the snapshot of its shape: no
+	// identity, the shape's devices (shapeQEMU).
+	snapshotShape bool
 }
 
 // Identity is what makes the machine this node of the test (host name,
 // number, VLANs, the other hosts, shares, store, disk growth, SELinux), as
 // the guest gets it (guest.KernelParams on the kernel command line).
 func (cfg Config) Identity() guest.Identity {
+	if cfg.snapshotShape {
+		return shapeIdentity(cfg)
+	}
 	id := guest.Identity{Hostname: cfg.Name, NixStore: cfg.NixStore != "", N: cfg.N, Hosts: cfg.Hosts,
 		Internet: cfg.Internet, GrowFS: cfg.DiskSize.IsSet(),
 		Virtiofs: cfg.ShareTransport == qemu.TransportVirtiofs, NixRegistration: guestStorePath(cfg.NixStore, cfg.NixRegistration),
@@ -124,11 +137,10 @@ func (cfg Config) Identity() guest.Identity {
 	return id
 }
 
-// kernelParams is the machine's kernel command line: the image's
-// parameters, guest.RuntimeParams, the machine's identity, then the extra
-// ones.
-func kernelParams(cfg Config, man *manifest.Manifest) ([]string, error) {
-	id := cfg.Identity()
+// kernelParams is the kernel command line of a machine with identity id:
+// the image's parameters, guest.RuntimeParams, the identity, then the
+// extra ones.
+func kernelParams(cfg Config, man *manifest.Manifest, id guest.Identity) ([]string, error) {
 	ident, err := guest.KernelParams(id)
 	if err != nil {
 		return nil, err
@@ -153,10 +165,10 @@ func guestStorePath(store, file string) string {
 }
 
 // QEMUConfig returns the qemu.Config Start uses.
-func (m *Machine) QEMUConfig() qemu.Config {
+func (m *Machine) QEMUConfig() (c qemu.Config) {
 	man := m.manifest
 	imageDir, _ := filepath.Abs(m.cfg.ImageDir)
-	c := qemu.Config{
+	c = qemu.Config{
 		Name:         m.cfg.Name,
 		System:       man.System,
 		MemoryMiB:    m.cfg.MemoryMiB,
@@ -174,6 +186,11 @@ func (m *Machine) QEMUConfig() qemu.Config {
 		NoReboot:     m.noReboot.Load(),
 		ExtraArgs:    m.cfg.ExtraQEMUArgs,
 	}
+	defer func() {
+		if m.cfg.snapshotShape {
+			c = shapeQEMU(c, m.kernelParams)
+		}
+	}()
 	if m.cfg.NixStore != "" {
 		c.Shares = append(c.Shares, qemu.Share{Tag: qemu.StoreTag, Path: m.cfg.NixStore, ReadOnly: true})
 	}

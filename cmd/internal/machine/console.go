@@ -48,21 +48,26 @@ func (m *Machine) readSerial(r *run) {
 	for {
 		n, err := r.serialConn.Read(buf)
 		if n > 0 {
-			p := buf[:n]
-			if m.consoleFile != nil {
-				if _, werr := m.consoleFile.Write(p); werr != nil {
-					m.log.Warn("writing console.log", "err", werr)
-				}
-			}
-			if m.cfg.Console != nil {
-				_, _ = m.cfg.Console.Write(p)
-			}
-			m.console.append(p)
+			m.consoleOutput(buf[:n])
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+// consoleOutput is p from the serial console: to console.log, the Console
+// writer and the in-memory buffer.
+func (m *Machine) consoleOutput(p []byte) {
+	if m.consoleFile != nil {
+		if _, werr := m.consoleFile.Write(p); werr != nil {
+			m.log.Warn("writing console.log", "err", werr)
+		}
+	}
+	if m.cfg.Console != nil {
+		_, _ = m.cfg.Console.Write(p)
+	}
+	m.console.append(p)
 }
 
 // ConsoleLog returns everything the guest printed on its serial console

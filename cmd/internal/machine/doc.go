@@ -32,6 +32,17 @@
 // exited (STATUS) while ..." instead of hanging. Every blocking method is
 // bounded by its context.
 //
+// Boot once, restore many (snapshot.go): with Config.SnapshotDir, the
+// first Start restores the machine from the snapshot of its shape (the
+// machine booted once to its shell without any identity and saved with
+// QEMU's migration, keyed by everything that shapes it), into a disk
+// overlay of its own, hot-plugs its virtiofs shares and applies its
+// identity, clock and fresh randomness through the shell
+// (guest.RestoreScript); later boots (reboot, crash and start) are cold,
+// and so is the first one when the restore is impossible or fails, with
+// the reason in the log. TestVMRestore is its VM test (it keeps the
+// snapshot in DISTROTEST_TEST_SNAPSHOT_DIR when set).
+//
 // It does not decide the accelerator (cmd/internal/qemu.Probe does), build
 // VLAN switches (cmd/internal/vlan) or number machines: the runner does, and
 // passes the results in Config.

@@ -46,7 +46,7 @@ func (m *Machine) shell(ctx context.Context) (*run, error) {
 	defer stop()
 	if err := r.shell.WaitReady(bctx); err != nil {
 		if diedDuring(r, err) {
-			if r.rebooting.Load() {
+			if r.rebooting.Load() || rebootedCold(r) {
 				// The guest rebooted under -no-reboot: boot it again,
 				// from the same disk, as a fresh start would.
 				m.log.Info("qemu ended at the guest's reboot; starting it again")

@@ -30,6 +30,9 @@ type Machine struct {
 	ownSockDir   bool
 	disk         string
 	kernelParams []string
+	shapeParams  []string // the kernel parameters of the machine's snapshot
+	reusedDisk   bool     // the disk was kept from an earlier run
+	booted       bool     // Start ran once: later boots are cold
 	consoleFile  *os.File
 	console      *consoleBuffer
 
@@ -89,11 +92,13 @@ func New(cfg Config) (*Machine, error) {
 			return fail(err)
 		}
 	}
-	imageDir, err := filepath.Abs(cfg.ImageDir)
-	if err != nil {
+	if _, err := filepath.Abs(cfg.ImageDir); err != nil {
 		return fail(err)
 	}
-	if m.kernelParams, err = kernelParams(cfg, m.manifest); err != nil {
+	if m.kernelParams, err = kernelParams(cfg, m.manifest, cfg.Identity()); err != nil {
+		return fail(err)
+	}
+	if m.shapeParams, err = kernelParams(cfg, m.manifest, shapeIdentity(cfg)); err != nil {
 		return fail(err)
 	}
 
@@ -140,11 +145,11 @@ func New(cfg Config) (*Machine, error) {
 
 	m.disk = filepath.Join(m.stateDir, "disk.qcow2")
 	if _, err := os.Stat(m.disk); err != nil || !cfg.KeepState {
-		base := manifest.Path(imageDir, m.manifest.Disk)
-		if err := CreateOverlay(context.Background(), cfg.Host.Img, base, m.manifest.DiskFormat, m.disk, cfg.DiskSize); err != nil {
+		if err := m.createDisk(context.Background()); err != nil {
 			return fail(err)
 		}
 	} else {
+		m.reusedDisk = true
 		m.log.Info("reusing kept disk state", "disk", m.disk)
 	}
 
@@ -159,6 +164,16 @@ func New(cfg Config) (*Machine, error) {
 	}
 	ok = true
 	return m, nil
+}
+
+// createDisk creates the machine's disk: an overlay over the image's.
+func (m *Machine) createDisk(ctx context.Context) error {
+	imageDir, err := filepath.Abs(m.cfg.ImageDir)
+	if err != nil {
+		return err
+	}
+	base := manifest.Path(imageDir, m.manifest.Disk)
+	return CreateOverlay(ctx, m.cfg.Host.Img, base, m.manifest.DiskFormat, m.disk, m.cfg.DiskSize)
 }
 
 // Name returns the machine's name.
@@ -179,7 +194,7 @@ func (m *Machine) NICSocket(vlan int) string {
 }
 
 func (m *Machine) socketPaths() []string {
-	p := []string{m.sock("qmp"), m.sock("shell"), m.sock("serial")}
+	p := []string{m.sock("qmp"), m.sock("shell"), m.sock("serial"), m.sock("migrate")}
 	for _, n := range m.cfg.NICs {
 		p = append(p, m.NICSocket(n.VLAN))
 	}

@@ -71,7 +71,7 @@ func TestKernelParams(t *testing.T) {
 		Hosts:             []guest.Host{{Name: "client", N: 2, VLANs: []int{1}}, {Name: "server", N: 1, VLANs: []int{1}}},
 		ExtraKernelParams: []string{"systemd.log_level=debug"},
 	}
-	got, err := kernelParams(cfg, man)
+	got, err := kernelParams(cfg, man, cfg.Identity())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,8 @@ func TestKernelParams(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
-	got, err = kernelParams(Config{Name: "vm", Internet: true, DiskSize: DiskSize{MiB: 2048, Grow: true}}, man)
+	vm := Config{Name: "vm", Internet: true, DiskSize: DiskSize{MiB: 2048, Grow: true}}
+	got, err = kernelParams(vm, man, vm.Identity())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +90,14 @@ func TestKernelParams(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("internet, grown disk (-want +got):\n%s", d)
 	}
-	if _, err := kernelParams(Config{Name: "bad name"}, man); err == nil {
+	if _, err := kernelParams(Config{Name: "bad name"}, man, Config{Name: "bad name"}.Identity()); err == nil {
 		t.Error("a name with a space passed")
 	}
 	// An SELinux image boots permissive; a machine asking for enforcing
 	// gets enforcing=1 after it, which wins.
 	sel := &manifest.Manifest{KernelParams: []string{"root=UUID=x", "enforcing=0"}}
-	got, err = kernelParams(Config{Name: "el", SELinuxEnforcing: true}, sel)
+	el := Config{Name: "el", SELinuxEnforcing: true}
+	got, err = kernelParams(el, sel, el.Identity())
 	if err != nil {
 		t.Fatal(err)
 	}

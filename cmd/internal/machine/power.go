@@ -61,10 +61,12 @@ func (m *Machine) Reboot(ctx context.Context) error {
 	_, err = r.shell.Run(bctx, "reboot", 0)
 	stop()
 	if err != nil && !errors.Is(err, backdoor.ErrRestarted) {
-		if diedDuring(r, err) {
+		switch {
+		case !diedDuring(r, err):
+			return fmt.Errorf("machine %s: rebooting: %w", m.cfg.Name, err)
+		case !rebootedCold(r):
 			return m.exitedErr(r, "rebooting")
 		}
-		return fmt.Errorf("machine %s: rebooting: %w", m.cfg.Name, err)
 	}
 	_, err = m.shell(ctx)
 	return err

@@ -34,6 +34,12 @@ type run struct {
 	rebooting atomic.Bool // Disconnect was called: QEMU may exit (-no-reboot)
 	ready     atomic.Bool
 
+	// restored: restored from a snapshot (-no-reboot); when the guest
+	// reboots and the machine allows reboots, its next boot is a cold one
+	// in a new QEMU (coldReboot, set before ended closes).
+	restored   bool
+	coldReboot atomic.Bool
+
 	serialEnd chan struct{} // closed when the serial console reached EOF
 	panicked  chan struct{} // closed when the guest kernel panicked (pvpanic's GUEST_PANICKED)
 	ended     chan struct{} // closed once the run is cleaned up after QEMU exited
@@ -58,22 +64,22 @@ func (m *Machine) Start(ctx context.Context) error {
 		<-m.run.ended
 		m.run = nil
 	}
-	r, err := m.start(ctx)
+	r, err := m.boot(ctx)
 	if err != nil {
 		return fmt.Errorf("machine %s: starting: %w", m.cfg.Name, err)
 	}
 	m.run = r
-	go m.watch(r)
 	return nil
 }
 
-func (m *Machine) start(ctx context.Context) (*run, error) {
+// start starts QEMU with cfg and connects to it; the caller watches the
+// run (go m.watch(r)).
+func (m *Machine) start(ctx context.Context, cfg qemu.Config) (*run, error) {
 	for _, p := range m.socketPaths() {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 	}
-	cfg := m.QEMUConfig()
 	shellLn, err := net.Listen("unix", cfg.ShellSocket)
 	if err != nil {
 		return nil, err
@@ -264,7 +270,20 @@ func (m *Machine) watch(r *run) {
 	}
 	r.close()
 	r.removeSockets()
+	cold := r.restored && r.qmp != nil && r.qmp.ShutdownReason() == "guest-reset" && !m.noReboot.Load()
+	if cold {
+		r.coldReboot.Store(true)
+	}
 	close(r.ended)
+	if cold {
+		// The guest of a restored machine rebooted: QEMU ended
+		// (-no-reboot); boot the machine cold from its disk, as a reboot
+		// in place would have.
+		m.log.Info("the restored guest rebooted: booting it cold")
+		if err := m.Start(context.Background()); err != nil {
+			m.log.Warn("booting cold after the restored guest's reboot", "err", err)
+		}
+	}
 }
 
 // watchDaemon warns when a virtiofsd dies while its QEMU runs: the guest's
@@ -310,6 +329,17 @@ func (m *Machine) exitedErr(r *run, doing string) error {
 		msg += ": " + lastLine(out)
 	}
 	return errors.New(msg)
+}
+
+// rebootedCold reports whether r ended because its restored guest
+// rebooted, after which the machine boots cold in a new QEMU; it waits for
+// the end of r, which diedDuring saw.
+func rebootedCold(r *run) bool {
+	if !r.restored {
+		return false
+	}
+	<-r.ended
+	return r.coldReboot.Load()
 }
 
 // diedDuring reports whether QEMU exited (or exits within a short grace,

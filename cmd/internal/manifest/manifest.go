@@ -95,6 +95,10 @@ const (
 	StrategyOwnBackdoor = "own-backdoor"
 )
 
+// StrategyDisk is the strategy of an image whose guest assets were written
+// to its disk (distro.StrategyDisk: Debian, Ubuntu).
+const StrategyDisk = "disk"
+
 // Validate checks the fields the runner depends on.
 func (m *Manifest) Validate() error {
 	var errs []error

@@ -67,6 +67,10 @@ type Share struct {
 // with tag to its virtiofsd.
 func VirtiofsChardev(tag string) string { return "vfs-" + tag }
 
+// HotplugPort returns the id of the i-th empty PCIe root port of
+// Config.HotplugPorts, the bus a hot-plugged device goes on.
+func HotplugPort(i int) string { return "hp" + strconv.Itoa(i) }
+
 // hasVirtiofs reports whether any share needs virtiofs.
 func hasVirtiofs(shares []Share) bool {
 	for _, s := range shares {
@@ -144,6 +148,26 @@ type Config struct {
 	// driver starts machines unless start(allow_reboot=True).
 	NoReboot bool
 
+	// The snapshot shape (package machine's boot-once-restore-many): a
+	// machine saved to a file and restored from it needs its devices
+	// fixed at boot, and what cannot migrate (vhost-user-fs) added after
+	// the restore.
+	//
+	// SharedMemory puts guest RAM in a shared memfd backend even without
+	// virtiofs shares, so that vhost-user-fs devices can be hot-plugged.
+	SharedMemory bool
+	// HotplugPorts adds that many empty PCIe root ports (ids HotplugPort(i))
+	// for devices added later with device_add.
+	HotplugPorts int
+	// VMGenID adds a VM generation ID device with a GUID of its own per
+	// QEMU process (guid=auto): a guest kernel with its driver (Linux 5.18
+	// and later) reseeds its random number generator when a restored
+	// machine sees a new one.
+	VMGenID bool
+	// Incoming starts QEMU waiting for a migration stream from this URI
+	// (-incoming, e.g. "exec:cat FILE") instead of booting.
+	Incoming string
+
 	// ExtraArgs are appended verbatim.
 	ExtraArgs []string
 }
@@ -210,7 +234,7 @@ func Cmdline(cfg Config, host Host) []string {
 		add("-cpu", "max") // virt has no usable default CPU model
 	}
 	add("-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus))
-	if hasVirtiofs(cfg.Shares) {
+	if hasVirtiofs(cfg.Shares) || cfg.SharedMemory {
 		add("-object", opts("memory-backend-memfd", "id", MemoryBackend, "size", strconv.Itoa(mem)+"M", "share", "on"))
 		add("-machine", "memory-backend="+MemoryBackend)
 	}
@@ -272,6 +296,14 @@ func Cmdline(cfg Config, host Host) []string {
 		add("-device", "pvpanic")
 	}
 	add("-action", "panic=pause")
+	if cfg.VMGenID {
+		add("-device", "vmgenid,id=vmgenid0,guid=auto")
+	}
+	for i := range cfg.HotplugPorts {
+		// No I/O window: hot-plugged virtio devices need none, and sixteen
+		// 4 KiB windows would exhaust the I/O space.
+		add("-device", fmt.Sprintf("pcie-root-port,id=%s,chassis=%d,io-reserve=0", HotplugPort(i), 100+i))
+	}
 
 	for _, s := range cfg.Shares {
 		if s.Transport == TransportVirtiofs {
@@ -297,6 +329,9 @@ func Cmdline(cfg Config, host Host) []string {
 
 	if cfg.NoReboot {
 		add("-no-reboot")
+	}
+	if cfg.Incoming != "" {
+		add("-incoming", cfg.Incoming)
 	}
 	add(cfg.ExtraArgs...)
 	return a

@@ -189,6 +189,23 @@ func TestCmdline(t *testing.T) {
 			}, userNet, []string{"-snapshot"}),
 		},
 		{
+			name: "snapshot shape: shared memory, generation id, hot-plug ports, incoming",
+			cfg: Config{SharedMemory: true, VMGenID: true, HotplugPorts: 2, NoReboot: true,
+				Incoming: "exec:cat /c/state", ExtraArgs: []string{"-S"}},
+			host: tcg,
+			want: join(common("tcg"), []string{
+				"-m", "1024", "-smp", "2",
+				"-object", "memory-backend-memfd,id=mem,size=1024M,share=on",
+				"-machine", "memory-backend=mem",
+				"-rtc", "base=utc", "-display", "none", "-vga", "std",
+				"-device", "virtio-rng-pci",
+				"-device", "pvpanic", "-action", "panic=pause",
+				"-device", "vmgenid,id=vmgenid0,guid=auto",
+				"-device", "pcie-root-port,id=hp0,chassis=100,io-reserve=0",
+				"-device", "pcie-root-port,id=hp1,chassis=101,io-reserve=0",
+			}, userNet, []string{"-no-reboot", "-incoming", "exec:cat /c/state", "-S"}),
+		},
+		{
 			name: "aarch64",
 			cfg:  Config{System: "aarch64-linux"},
 			host: tcg,

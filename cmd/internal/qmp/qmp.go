@@ -93,6 +93,8 @@ type Client struct {
 	closing bool
 	dropped int
 	seq     uint64
+
+	shutdownReason string // of the last SHUTDOWN event
 }
 
 type response struct {
@@ -225,6 +227,15 @@ func (c *Client) Dropped() int {
 	return c.dropped
 }
 
+// ShutdownReason is the reason of the last SHUTDOWN event QEMU sent
+// ("guest-shutdown", "guest-reset" under -no-reboot, "host-qmp-quit", ...),
+// "" before one came. Events read from Events do not affect it.
+func (c *Client) ShutdownReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.shutdownReason
+}
+
 // Done is closed when the connection has ended (QEMU exited or Close).
 func (c *Client) Done() <-chan struct{} { return c.done }
 
@@ -278,6 +289,15 @@ func (c *Client) readMessages() error {
 					c.panicData = ev.Data
 					close(c.panicked)
 				}
+			}
+			if ev.Name == "SHUTDOWN" {
+				var d struct {
+					Reason string `json:"reason"`
+				}
+				_ = json.Unmarshal(ev.Data, &d)
+				c.mu.Lock()
+				c.shutdownReason = d.Reason
+				c.mu.Unlock()
 			}
 			c.deliver(ev)
 		case m.Return != nil || m.Error != nil:

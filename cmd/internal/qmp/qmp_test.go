@@ -345,6 +345,29 @@ func TestGuestPanicked(t *testing.T) {
 	}
 }
 
+func TestShutdownReason(t *testing.T) {
+	s := newFakeServer(t, func(req request, send func(any)) {
+		send(`{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-reset"}, "timestamp": {"seconds": 1, "microseconds": 0}}`)
+		send(ret(req, map[string]any{}))
+	})
+	s.listen()
+	c := dial(t, s)
+	if got := c.ShutdownReason(); got != "" {
+		t.Errorf("ShutdownReason() before any event = %q, want empty", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Execute(ctx, "system_reset", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ShutdownReason(); got != "guest-reset" {
+		t.Errorf("ShutdownReason() = %q, want guest-reset", got)
+	}
+	if ev := <-c.Events(); ev.Name != "SHUTDOWN" {
+		t.Errorf("the event still reaches Events: got %q", ev.Name)
+	}
+}
+
 func TestConnectionEnds(t *testing.T) {
 	tests := []struct {
 		name string
