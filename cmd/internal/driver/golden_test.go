@@ -22,6 +22,7 @@ var goldenDir = filepath.Join("testdata", "golden")
 // goOnlyKeys are the driver.json keys the Nix library never writes, and why.
 var goOnlyKeys = map[string]string{
 	"share_transport": "no Nix argument: for hand-written driver.json (the CLI has --share-transport)",
+	"no_restore":      "the Nix library passes restore = false as --no-restore (and the snapshot as --snapshot-dir) on the command line; for hand-written driver.json",
 }
 
 // TestGoldenDriverJSON ties the Go side of the driver.json contract to the
