@@ -72,6 +72,16 @@ prepared to be driven as it is, through that shell (manifest strategy
 			if out == "" {
 				return fmt.Errorf("-o is required")
 			}
+			if ref != "" && specFile != "" {
+				return fmt.Errorf("give one of --distro and --spec")
+			}
+			// A --distro that names no described release is refused
+			// before the image is opened.
+			if ref != "" {
+				if _, err := lookupRelease(dir, ref); err != nil {
+					return err
+				}
+			}
 			own, err := imagepatch.FindOwnBackdoorIn(args[0], rootPartition)
 			if err != nil {
 				return err
@@ -104,9 +114,6 @@ prepared to be driven as it is, through that shell (manifest strategy
 				fmt.Fprintf(cmd.ErrOrStderr(), "prepared %s to boot as it is (uninstrumented; direct kernel boot: %v)\n", args[0], m.Kernel != "")
 				fmt.Fprintln(cmd.OutOrStdout(), out)
 				return nil
-			}
-			if ref != "" && specFile != "" {
-				return fmt.Errorf("give one of --distro and --spec")
 			}
 			var spec imagepatch.Spec
 			if specFile != "" {
