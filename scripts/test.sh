@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 export GOFLAGS=${GOFLAGS:--mod=mod}
-# A test that needs a host tool fails here instead of skipping (cmd/internal/testenv).
+# A test that needs a host tool fails here instead of skipping (internal/testenv).
 export DISTROTEST_REQUIRE_TOOLS=1
 failed=()
 stage() {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/distrotest/distrotest/internal/testenv"
 )
 
 // RepoRoot is the repository's top directory.
@@ -27,9 +29,7 @@ func RepoRoot() string {
 // (DISTROTEST_VM_TESTS=1, which CI sets through `make test`).
 func RequireVM(t *testing.T) {
 	t.Helper()
-	if os.Getenv("DISTROTEST_VM_TESTS") != "1" {
-		t.Skip("VM test: set DISTROTEST_VM_TESTS=1 (CI does, through make test)")
-	}
+	testenv.NeedVM(t)
 }
 
 var (

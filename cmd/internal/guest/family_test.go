@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/distrotest/distrotest/cmd/internal/testenv"
+	"github.com/distrotest/distrotest/internal/testenv"
 )
 
 // Facts as the HCL gives them (distros/*.hcl).

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/distrotest/distrotest/cmd/internal/testenv"
+	"github.com/distrotest/distrotest/internal/testenv"
 )
 
 // TestRestoreScript runs the restore script with bash, its commands

@@ -14,7 +14,7 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
-	"github.com/distrotest/distrotest/cmd/internal/testenv"
+	"github.com/distrotest/distrotest/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 

@@ -23,7 +23,7 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
-	"github.com/distrotest/distrotest/cmd/internal/testenv"
+	"github.com/distrotest/distrotest/internal/testenv"
 	"github.com/distrotest/distrotest/cmd/internal/vlan"
 	"github.com/google/go-cmp/cmp"
 )

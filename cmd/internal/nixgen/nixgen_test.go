@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/distrotest/distrotest/cmd/internal/distro"
-	"github.com/distrotest/distrotest/cmd/internal/testenv"
+	"github.com/distrotest/distrotest/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
