@@ -23,8 +23,8 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
-	"github.com/distrotest/distrotest/internal/testenv"
 	"github.com/distrotest/distrotest/cmd/internal/vlan"
+	"github.com/distrotest/distrotest/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
