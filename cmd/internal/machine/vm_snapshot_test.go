@@ -13,7 +13,6 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
-	"github.com/distrotest/distrotest/cmd/internal/vlan"
 )
 
 // logBuffer is a slog handler target that keeps what it got, for tests
@@ -55,16 +54,7 @@ func TestVMRestore(t *testing.T) {
 	if d := os.Getenv("DISTROTEST_TEST_SNAPSHOT_DIR"); d != "" {
 		snapDir = d // kept, for looking into it after a failure
 	}
-	swDir, err := os.MkdirTemp("/tmp", "dt-sw-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(swDir) })
-	sw, err := vlan.NewSwitch(swDir, 1, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sw.Close() })
+	sw := testSwitch(t)
 	store, share := t.TempDir(), t.TempDir()
 	writeFiles(t, store, map[string]fileSpec{"aaaa-hello/bin/hello": {data: "#!/bin/sh\necho hello from the store\n", mode: 0o755}})
 	writeFiles(t, share, map[string]fileSpec{"one": {data: "1\n", mode: 0o644}})

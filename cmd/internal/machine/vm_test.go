@@ -545,8 +545,10 @@ func httpGet(addr string) (string, error) {
 	return string(b), err
 }
 
-func TestVMVLAN(t *testing.T) {
-	vmImage(t)
+// testSwitch is a VLAN 1 switch for the test, closed and removed at its end
+// (its sockets in /tmp: a t.TempDir path can be too long for a socket).
+func testSwitch(t *testing.T) *vlan.Switch {
+	t.Helper()
 	swDir, err := os.MkdirTemp("/tmp", "dt-sw-")
 	if err != nil {
 		t.Fatal(err)
@@ -557,6 +559,12 @@ func TestVMVLAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sw.Close() })
+	return sw
+}
+
+func TestVMVLAN(t *testing.T) {
+	vmImage(t)
+	sw := testSwitch(t)
 	hosts := []guest.Host{{Name: "alpha", N: 1, VLANs: []int{1}}, {Name: "beta", N: 2, VLANs: []int{1}}}
 	var ms []*Machine
 	for _, h := range hosts {
