@@ -274,7 +274,18 @@ func (m *Machine) watch(r *run) {
 	if cold {
 		r.coldReboot.Store(true)
 	}
+	// An uninstrumented guest has no shell to say when its boot is over:
+	// a kernel panic in its first boot is taken for one while booting
+	// (TCG on a loaded host, as panickedBooting) and booted once more.
+	again := !cold && m.manifest.Uninstrumented != "" && m.panickedBooting()
 	close(r.ended)
+	if again {
+		m.log.Warn("the guest kernel of this uninstrumented image panicked in its first boot: booting it once more (the panic is in the console log)")
+		if err := m.Start(context.Background()); err != nil {
+			m.log.Warn("booting again after the guest's panic", "err", err)
+		}
+		return
+	}
 	if cold {
 		// The guest of a restored machine rebooted: QEMU ended
 		// (-no-reboot); boot the machine cold from its disk, as a reboot
