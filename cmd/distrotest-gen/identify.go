@@ -9,7 +9,7 @@ import (
 )
 
 // osReleaseOf reads the os-release(5) variables of the root of the disk
-// image at path (ext4 or xfs).
+// image at path (a filesystem in diskimage.Readers).
 func osReleaseOf(path string) (map[string]string, error) {
 	img, err := diskimage.Open(path)
 	if err != nil {
@@ -22,13 +22,8 @@ func osReleaseOf(path string) (map[string]string, error) {
 	}
 	fsys, err := img.Files(root)
 	if err != nil {
-		why := ""
-		if root.Filesystem == "btrfs" {
-			// distro-shapes.md, Go libraries
-			why = " (no offline btrfs reader in Go resolves on the module proxy)"
-		}
-		return nil, fmt.Errorf("the root filesystem (partition %d) is %s, from which distrotest cannot read /etc/os-release%s: it reads %s",
-			root.Number, root.FilesystemName(), why, strings.Join(diskimage.Readers, " and "))
+		return nil, fmt.Errorf("the root filesystem (partition %d) is %s, from which distrotest cannot read /etc/os-release: it reads %s: %w",
+			root.Number, root.FilesystemName(), strings.Join(diskimage.Readers, ", "), err)
 	}
 	return diskimage.OSRelease(fsys)
 }

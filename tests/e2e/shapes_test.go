@@ -24,20 +24,32 @@ var shapes = []struct {
 	{name: "el", no9p: true},
 }
 
-// preparedShape prepares shape/<name> through the image cache (build,
-// then the patcher's strategy for the shape) and returns the directory.
+// preparedShape builds shape/<name> through the image cache, then
+// prepares its disk as any local image, with no distro named: the release
+// is read from the disk's /etc/os-release (on xfs for el, btrfs for
+// fedora, ext4 for ubuntu), and the patcher takes the strategy its
+// description gives. It returns the prepared directory.
 func preparedShape(t *testing.T, name string) string {
 	t.Helper()
 	bin := binaries(t)
-	cmd := exec.Command(filepath.Join(bin, "distrotest-gen"), "image", "prepare", "shape/"+name)
-	cmd.Dir = testbin.RepoRoot()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("image prepare shape/%s: %v\n%s", name, err, stderr.String())
+	gen := func(args ...string) (string, string) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, "distrotest-gen"), args...)
+		cmd.Dir = testbin.RepoRoot()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("distrotest-gen %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return strings.TrimSpace(string(out)), stderr.String()
 	}
-	return strings.TrimSpace(string(out))
+	disk, _ := gen("image", "build", "shape/"+name)
+	dir, stderr := gen("image", "prepare", disk)
+	if want := "shape/" + name + " (from its os-release)"; !strings.Contains(stderr, want) {
+		t.Fatalf("image prepare %s: stderr lacks %q:\n%s", disk, want, stderr)
+	}
+	return dir
 }
 
 // TestShapes boots each stand-in shape as two machines on a VLAN and runs

@@ -51,8 +51,7 @@ type Boot struct {
 // wins.
 //
 // rootFiles is the root filesystem when the caller has it open (nil: it
-// is opened here if it is ext4 or xfs; a btrfs root is skipped, its
-// /boot must be on another partition).
+// is opened here if distrotest reads its filesystem, see [Readers]).
 func (img *Image) FindBoot(root Partition, rootFiles Files, kernelGlob, initrdGlob string) (Boot, Files, error) {
 	if kernelGlob == "" {
 		kernelGlob = DefaultKernel
@@ -125,7 +124,7 @@ func (img *Image) FindBoot(root Partition, rootFiles Files, kernelGlob, initrdGl
 		if first != nil && !errors.Is(first, errNoKernel) {
 			more = "; " + first.Error()
 		}
-		return Boot{}, nil, fmt.Errorf("%w: the root filesystem (partition %d) is %s, which distrotest does not read files from, and no ext4 or xfs partition holds a kernel matching %s (partitions: %s)%s",
+		return Boot{}, nil, fmt.Errorf("%w: the root filesystem (partition %d) is %s, which distrotest does not read files from, and no partition it reads holds a kernel matching %s (partitions: %s)%s",
 			errNoKernel, root.Number, root.FilesystemName(), bootGlob, img.describe(), more)
 	}
 	return Boot{}, nil, first

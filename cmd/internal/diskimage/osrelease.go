@@ -17,7 +17,7 @@ var osReleasePaths = []string{"etc/os-release", "usr/lib/os-release"}
 func (f *FS) OSRelease() (map[string]string, error) { return OSRelease(f) }
 
 // OSRelease is [FS.OSRelease] for any root filesystem distrotest reads
-// (ext4 or xfs). A symbolic link /etc/os-release is followed within the
+// ([Readers]). A symbolic link /etc/os-release is followed within the
 // filesystem; where the reader cannot tell its target (go-xfs-filesystem
 // does not read link targets) /usr/lib/os-release is read, which is what
 // the link names on the distros that have one (Fedora, the EL family).

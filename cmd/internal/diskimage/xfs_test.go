@@ -291,11 +291,34 @@ func TestFindBootErrors(t *testing.T) {
 	img := open(t, d.Raw)
 	root, _ := img.Root(0)
 	_, _, err := img.FindBoot(root, nil, "", "")
-	want := "no kernel: the root filesystem (partition 2) is btrfs, which distrotest does not read files from, and no ext4 or xfs partition holds a kernel matching /vmlinuz-* (partitions: 1 (vfat), 2 (btrfs))"
+	want := "no kernel: /boot does not exist in the filesystem of partition 2"
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v\nwant %s", err, want)
 	}
-	if _, err := img.Files(root); err == nil || err.Error() != "partition 2 holds btrfs; distrotest reads files from ext4 and xfs only" {
-		t.Errorf("Files(btrfs) error %v", err)
+	if _, err := img.Files(img.Partitions[0]); err == nil || err.Error() != "partition 1 holds vfat; distrotest reads files from ext4, xfs, btrfs only" {
+		t.Errorf("Files(vfat) error %v", err)
+	}
+}
+
+// TestFindBootBtrfs: a kernel and initrd in /boot of a btrfs root (Arch's
+// layout) are found and read.
+func TestFindBootBtrfs(t *testing.T) {
+	d := imagetest.Build(t, "gpt",
+		imagetest.Part{SizeMiB: 20, Code: "ef00", FS: "vfat"},
+		imagetest.Part{SizeMiB: 160, FS: "btrfs", Tree: imagetest.Tree(t, map[string]string{
+			"boot/vmlinuz-6.17.9-arch1-1": "kernel", "boot/initrd.img-6.17.9-arch1-1": "initrd",
+		})},
+	)
+	img := open(t, d.Raw)
+	root, _ := img.Root(0)
+	boot, fsys, err := img.FindBoot(root, nil, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if boot.Kernel != "/boot/vmlinuz-6.17.9-arch1-1" || fsys.Part().Number != 2 {
+		t.Fatalf("found %+v on partition %d", boot, fsys.Part().Number)
+	}
+	if data, err := fsys.ReadFile(boot.Kernel); err != nil || string(data) != "kernel" {
+		t.Errorf("reading the kernel: %q, %v", data, err)
 	}
 }

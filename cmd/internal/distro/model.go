@@ -38,7 +38,8 @@ const (
 var Filesystems = []Filesystem{Ext4, XFS, Btrfs}
 
 // BootFilesystems lists the filesystems the kernel and initrd can be read
-// from (package diskimage reads ext4 and xfs).
+// from. package diskimage also reads btrfs, but only os-release and small
+// files were verified there, not a boot partition: it is not offered.
 var BootFilesystems = []Filesystem{Ext4, XFS}
 
 // RootDevice is how the kernel command line names the root filesystem.

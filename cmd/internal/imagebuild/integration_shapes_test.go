@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,7 @@ func TestIntegrationShapes(t *testing.T) {
 				return f
 			}
 
+			checkIdentity(t, img, shape)
 			switch shape {
 			case ShapeEL:
 				root, boot := part(4), part(3)
@@ -116,6 +119,21 @@ func TestIntegrationShapes(t *testing.T) {
 					}
 				}
 				output(t, "btrfs", "check", "--readonly", root)
+				// Files are zstd extents, as kiwi's compress=zstd:1 copy makes
+				// them (btrfs_compression_type 3), and distrotest's reader
+				// reads them byte-exact: coreutils' files against dpkg's sums.
+				if fsTree := output(t, "btrfs", "inspect-internal", "dump-tree", "-t", "256", root); !strings.Contains(fsTree, "compression 3") {
+					t.Error("the root subvolume has no zstd-compressed extent")
+				}
+				rp, err := img.Partition(4)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rootFiles, err := img.Btrfs(rp, "root")
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkPackageSums(t, rootFiles, "coreutils")
 				output(t, "e2fsck", "-fn", part(3))
 				names := cpioNames(t, readBootFile(t, bootFiles(), info.Initrd))
 				for _, w := range []string{"/kernel/fs/btrfs/btrfs.ko", "/kernel/fs/9p/9p.ko", "etc/initrd-release"} {
@@ -145,6 +163,75 @@ func TestIntegrationShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkPackageSums reads every file dpkg installed for pkg through f and
+// compares it with dpkg's md5sums.
+func checkPackageSums(t *testing.T, f diskimage.Files, pkg string) {
+	t.Helper()
+	sums, err := f.ReadFile("/var/lib/dpkg/info/" + pkg + ".md5sums")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, size := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		want, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("%s.md5sums: %q", pkg, line)
+		}
+		if dpkgExcluded("/" + name) {
+			continue
+		}
+		data, err := f.ReadFile("/" + name)
+		if err != nil {
+			t.Errorf("reading /%s: %v", name, err)
+			continue
+		}
+		if got := fmt.Sprintf("%x", md5.Sum(data)); got != want {
+			t.Errorf("/%s: md5 %s, dpkg says %s", name, got, want)
+		}
+		n, size = n+1, size+len(data)
+	}
+	if n < 50 {
+		t.Errorf("%s: only %d files checked", pkg, n)
+	}
+	t.Logf("%s: %d files, %d bytes read byte-exact", pkg, n, size)
+}
+
+// dpkgExcluded reports whether the recipe's dpkg path filters keep p out
+// of the image: the last matching filter decides, and * matches any
+// characters, '/' too (dpkg's fnmatch without FNM_PATHNAME).
+func dpkgExcluded(p string) bool {
+	excluded := false
+	for _, opt := range dpkgExcludes {
+		kind, pattern, _ := strings.Cut(opt, "=")
+		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*") + "$"
+		if regexp.MustCompile(re).MatchString(p) {
+			excluded = kind == "path-exclude"
+		}
+	}
+	return excluded
+}
+
+// checkIdentity: the stand-in's os-release, read from its root, names it
+// as the distro descriptions do.
+func checkIdentity(t *testing.T, img *diskimage.Image, shape string) {
+	t.Helper()
+	root, err := img.Root(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := img.Files(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	osr, err := diskimage.OSRelease(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := osr["ID"] + "/" + osr["VERSION_ID"]; got != ShapeDistro+"/"+shape {
+		t.Errorf("os-release names %s, want %s/%s", got, ShapeDistro, shape)
 	}
 }
 

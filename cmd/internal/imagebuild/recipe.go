@@ -144,6 +144,17 @@ type Recipe struct {
 	Shape string `json:"shape,omitempty"`
 	// CustomizeHooks are mmdebstrap --customize-hook scripts.
 	CustomizeHooks []string `json:"customize_hooks,omitempty"`
+	// OSRelease is the /etc/os-release a stand-in image gets in place of
+	// Debian's, naming it as the distro descriptions do (ID=shape,
+	// VERSION_ID=el), so an image with no distro named is identified as
+	// its stand-in; empty for a Debian image.
+	OSRelease string `json:"os_release,omitempty"`
+}
+
+// standInOSRelease is the os-release(5) of a stand-in image.
+func standInOSRelease(rel *Release) string {
+	return fmt.Sprintf("PRETTY_NAME=\"distrotest stand-in %s (Debian %s userland)\"\nNAME=\"distrotest stand-in\"\nID=%s\nID_LIKE=debian\nVERSION_ID=%s\nVERSION=%q\n",
+		rel.Ref(), rel.Suite, rel.Distro, rel.Release, rel.Release)
 }
 
 // recipeFor validates req and returns its recipe.
@@ -193,9 +204,9 @@ func recipeFor(req Request) (Recipe, error) {
 		pkgs = append(pkgs, p)
 	}
 	slices.Sort(pkgs)
-	hostname := rel.Distro
+	hostname, osRelease := rel.Distro, ""
 	if shape.name != "" {
-		hostname = rel.Distro + "-" + shape.name
+		hostname, osRelease = rel.Distro+"-"+shape.name, standInOSRelease(rel)
 	}
 	return Recipe{
 		Shape:          shape.name,
@@ -213,6 +224,7 @@ func recipeFor(req Request) (Recipe, error) {
 		Hostname:       hostname,
 		DiskSize:       diskSize,
 		Layout:         layout,
+		OSRelease:      osRelease,
 	}, nil
 }
 

@@ -113,7 +113,9 @@ var shapes = []shapeSpec{
 			{number: 1, typ: TypeBIOSBoot, sizeMiB: 1},
 			{number: 2, typ: TypeESP, fs: "vfat", label: "EFI", mount: "/boot/efi", sizeMiB: 200, fstab: "umask=0077,shortname=winnt 0 2"},
 			{number: 3, typ: TypeLinux, fs: "ext4", label: "boot", mount: "/boot", sizeMiB: 1000, fstab: "defaults 1 2"},
-			{number: 4, typ: TypeLinux, fs: "btrfs", label: "fedora", mount: "/", subvolumes: []string{"root", "home"}, fstab: "compress=zstd:1 0 0"},
+			{number: 4, typ: TypeLinux, fs: "btrfs", label: "fedora", mount: "/", subvolumes: []string{"root", "home"}, fstab: "compress=zstd:1 0 0",
+				// kiwi copies the tree with compress=zstd:1 mounted: files are zstd extents
+				mkfs: []string{"--compress", "zstd:1"}},
 		},
 	},
 	{

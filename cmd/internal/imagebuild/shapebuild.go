@@ -200,6 +200,7 @@ func (b *builder) configureShape(shape shapeSpec, uuids map[int]string) error {
 		{"etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n\n" +
 			"::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"},
 		{"etc/fstab", fstab(layout, uuids, shape.fstabByLabel)},
+		{"etc/os-release", b.recipe.OSRelease}, // replaces Debian's link to ../usr/lib/os-release
 	}
 	if err := writeRootFiles(root, files); err != nil {
 		return err

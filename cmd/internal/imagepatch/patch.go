@@ -140,6 +140,11 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 			return nil, rep, fmt.Errorf("%w (the initrd strategy leaves the disk alone and would work: strategy = \"initrd\")", err)
 		}
 		rootFiles = ext
+	case root.Filesystem == "btrfs":
+		// the subvolume the distro mounts as /, else the one holding /usr
+		if rootFiles, err = img.Btrfs(root, spec.RootSubvolume); err != nil {
+			return nil, rep, err
+		}
 	case slices.Contains(diskimage.Readers, root.Filesystem):
 		if rootFiles, err = img.Files(root); err != nil {
 			return nil, rep, err
@@ -147,7 +152,7 @@ func patch(ctx context.Context, input, outDir string, spec Spec, plan guest.Plan
 	}
 	boot, bootFS, err := img.FindBoot(root, rootFiles, spec.Kernel, spec.Initrd)
 	if err != nil {
-		return nil, rep, fmt.Errorf("%w (no strategy can prepare an image whose kernel distrotest cannot read: it reads ext4 and xfs)", err)
+		return nil, rep, fmt.Errorf("%w (no strategy can prepare an image whose kernel distrotest cannot read: it reads %s)", err, strings.Join(diskimage.Readers, ", "))
 	}
 	rep.Boot = boot
 	bootPart := bootFS.Part()
