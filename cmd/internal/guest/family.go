@@ -125,7 +125,13 @@ func (f Family) Masked() []string {
 // under TCG on a loaded host (measured here: the ext4 /boot mount of the
 // Fedora shape, which loads the ext4 module first, failed after 90 s at a
 // load average of 20, and the boot ended in emergency mode). Ten minutes;
-// the test's own timeouts bound the rest. no_timer_check (as Fedora's and
+// the test's own timeouts bound the rest. The wait for a device (a
+// partition's /dev/disk/by-uuid link, systemd's DefaultDeviceTimeoutSec,
+// also 90 s) is a separate limit and gets the same ten minutes: the
+// Fedora shape's peer, starved at a load average over 10, timed out
+// waiting for its /boot partition and failed local-fs.target (trixie's
+// systemd 257 reads the parameter; bookworm's 252 has no such parameter
+// and ignores it). no_timer_check (as Fedora's and
 // EL's cloud images boot): a starved vCPU made the kernel's IO-APIC timer
 // check fail ("IO-APIC + timer doesn't work!", a panic) at load 36.
 // panic=-1: a guest kernel that panics restarts at once instead of hanging
@@ -133,7 +139,7 @@ func (f Family) Masked() []string {
 // under TCG at load ~10, in get_random_u32) is noticed and the machine is
 // booted again (machine.Machine.shell) instead of waiting for a shell that
 // never comes.
-var RuntimeParams = []string{"systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1"}
+var RuntimeParams = []string{"systemd.default_timeout_start_sec=600", "systemd.default_device_timeout_sec=600", "no_timer_check", "panic=-1"}
 
 // BootParams are the family's kernel parameters for the manifest: SELinux
 // permissive on SELinux families. A machine that wants enforcing sets

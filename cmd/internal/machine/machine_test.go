@@ -75,7 +75,7 @@ func TestKernelParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=client", "distrotest.store=1",
+	want := []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "systemd.default_device_timeout_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=client", "distrotest.store=1",
 		"distrotest.share=data:/mnt/data", "distrotest.net=1:2", "distrotest.hosts=client:2:1,server:1:1",
 		"systemd.log_level=debug"}
 	if d := cmp.Diff(want, got); d != "" {
@@ -86,7 +86,7 @@ func TestKernelParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=vm", "distrotest.internet=1", "distrotest.growfs=1"}
+	want = []string{"root=/dev/vda1", "console=ttyS0", "systemd.default_timeout_start_sec=600", "systemd.default_device_timeout_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=vm", "distrotest.internet=1", "distrotest.growfs=1"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("internet, grown disk (-want +got):\n%s", d)
 	}
@@ -101,7 +101,7 @@ func TestKernelParams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"root=UUID=x", "enforcing=0", "systemd.default_timeout_start_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=el", "enforcing=1"}, got); d != "" {
+	if d := cmp.Diff([]string{"root=UUID=x", "enforcing=0", "systemd.default_timeout_start_sec=600", "systemd.default_device_timeout_sec=600", "no_timer_check", "panic=-1", "distrotest.hostname=el", "enforcing=1"}, got); d != "" {
 		t.Errorf("enforcing (-want +got):\n%s", d)
 	}
 }
