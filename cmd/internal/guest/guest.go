@@ -112,6 +112,7 @@ func PlanFor(f Family) Plan {
 			{Path: unitDir + "/distrotest-growfs.service", Mode: 0o644, Data: asset("distrotest-growfs.service")},
 			{Path: scriptDir + "/backdoor", Mode: 0o755, Data: asset("backdoor")},
 			{Path: scriptDir + "/setup", Mode: 0o755, Data: asset("setup")},
+			{Path: RestorePath, Mode: 0o755, Data: asset("restore")},
 			{Path: scriptDir + "/growfs", Mode: 0o755, Data: asset("growfs")},
 		},
 		Symlinks: []Symlink{

@@ -209,36 +209,33 @@ func TestSetupScriptMounts(t *testing.T) {
 	tests := []struct {
 		name     string
 		virtiofs bool
-		want     string
+		want     string // the commands run
+		fstab    string // what mount -a mounts
 	}{
 		{name: "9p", want: `modprobe -q virtio_console
 modprobe -q 9pnet_virtio
 modprobe -q 9p
 modprobe -q overlay
-mkdir -p /nix/.ro-store /nix/.rw-store /nix/store
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=131072,cache=loose nix-store /nix/.ro-store
-mount -t tmpfs -o mode=0755 tmpfs /nix/.rw-store
-mkdir -p /nix/.rw-store/store /nix/.rw-store/work
+mount -a -T /run/distrotest-fstab
+mkdir -p /nix/store /nix/.rw-store/store /nix/.rw-store/work
 mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
 nix-store --load-db < /nix/store/abc-closure-info/registration
-mkdir -p /mnt/data
-mount -t 9p -o rw,trans=virtio,version=9p2000.L,msize=131072 data /mnt/data
-mkdir -p /tmp/ro
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=131072 ro /tmp/ro
+`, fstab: `nix-store /nix/.ro-store 9p ro,trans=virtio,version=9p2000.L,msize=131072,cache=loose,X-mount.mkdir 0 0
+tmpfs /nix/.rw-store tmpfs mode=0755,X-mount.mkdir 0 0
+data /mnt/data 9p rw,trans=virtio,version=9p2000.L,msize=131072,X-mount.mkdir 0 0
+ro /tmp/ro 9p ro,trans=virtio,version=9p2000.L,msize=131072,X-mount.mkdir 0 0
 `},
 		{name: "virtiofs", virtiofs: true, want: `modprobe -q virtio_console
 modprobe -q virtiofs
 modprobe -q overlay
-mkdir -p /nix/.ro-store /nix/.rw-store /nix/store
-mount -t virtiofs -o ro nix-store /nix/.ro-store
-mount -t tmpfs -o mode=0755 tmpfs /nix/.rw-store
-mkdir -p /nix/.rw-store/store /nix/.rw-store/work
+mount -a -T /run/distrotest-fstab
+mkdir -p /nix/store /nix/.rw-store/store /nix/.rw-store/work
 mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
 nix-store --load-db < /nix/store/abc-closure-info/registration
-mkdir -p /mnt/data
-mount -t virtiofs -o rw data /mnt/data
-mkdir -p /tmp/ro
-mount -t virtiofs -o ro ro /tmp/ro
+`, fstab: `nix-store /nix/.ro-store virtiofs ro,X-mount.mkdir 0 0
+tmpfs /nix/.rw-store tmpfs mode=0755,X-mount.mkdir 0 0
+data /mnt/data virtiofs rw,X-mount.mkdir 0 0
+ro /tmp/ro virtiofs ro,X-mount.mkdir 0 0
 `},
 	}
 	for _, tt := range tests {
@@ -267,8 +264,17 @@ mount -t virtiofs -o ro ro /tmp/ro
 				{"/etc/resolv.conf", root + "/resolv.conf"},
 				{"/proc/cmdline", root + "/cmdline"},
 				{"/etc/hosts", root + "/hosts"},
+				{"/sys/module", root + "/module"},
+				{"/proc/filesystems", root + "/filesystems"},
+				{"/run/", root + "/run/"},
 			} {
 				script = strings.ReplaceAll(script, r.from, r.to)
+			}
+			if err := os.MkdirAll(filepath.Join(root, "run"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "filesystems"), []byte("nodev\ttmpfs\n\text4\n"), 0o644); err != nil {
+				t.Fatal(err)
 			}
 			// A user-mode NIC, so that the network part does not wait for one.
 			if err := os.MkdirAll(filepath.Join(root, "net/ens2"), 0o755); err != nil {
@@ -300,6 +306,13 @@ mount -t virtiofs -o ro ro /tmp/ro
 			}
 			if d := cmp.Diff(tt.want, strings.Join(got, "")); d != "" {
 				t.Errorf("commands (-want +got):\n%s", d)
+			}
+			fstab, err := os.ReadFile(filepath.Join(root, "run/distrotest-fstab"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.fstab, string(fstab)); d != "" {
+				t.Errorf("fstab (-want +got):\n%s", d)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -29,10 +28,17 @@ type Restore struct {
 	Virtiofs int
 }
 
-// RestoreScript is the bash script that applies a Restore.
+// RestoreScript is the bash code that applies a Restore. The image has it
+// at RestorePath (PlanFor); the backdoor command that restores is the
+// assignments RestoreEnv lists, then ". RestorePath" (no bash of its own,
+// and a short command: bash reads a command from its terminal a byte at a
+// time, a file faster).
 func RestoreScript() string { return string(asset("restore")) }
 
-// RestoreEnv returns the environment (NAME=VALUE) RestoreScript reads.
+// RestorePath is where the image has RestoreScript.
+const RestorePath = scriptDir + "/restore"
+
+// RestoreEnv returns the variables (NAME=VALUE) RestoreScript reads.
 func RestoreEnv(r Restore) []string {
 	var macs []string
 	for old, mac := range r.MACs {
@@ -41,12 +47,21 @@ func RestoreEnv(r Restore) []string {
 	sort.Strings(macs)
 	return []string{
 		fmt.Sprintf("DT_NOW=%d.%09d", r.Now.Unix(), r.Now.Nanosecond()),
-		"DT_SEED=" + base64.StdEncoding.EncodeToString(r.Seed),
+		"DT_SEED=" + printfEscapes(r.Seed),
 		"DT_BOOT_ID=" + r.BootID,
 		"DT_MACHINE_ID=" + r.MachineID,
 		"DT_MACS=" + strings.Join(macs, " "),
 		fmt.Sprintf("DT_VIRTIOFS=%d", r.Virtiofs),
-		"DT_SETUP=" + string(asset("setup")),
 		"DISTROTEST_PARAMS=" + strings.Join(r.Params, " "),
 	}
+}
+
+// printfEscapes is b as printf(1) escapes (\xHH each byte), which bash's
+// printf builtin turns back into b.
+func printfEscapes(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&sb, "\\x%02x", c)
+	}
+	return sb.String()
 }

@@ -1,9 +1,11 @@
 package guest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -13,17 +15,27 @@ import (
 	"github.com/distrotest/distrotest/internal/testenv"
 )
 
-// TestRestoreScript runs the restore script with bash, its commands
-// replaced by functions that record their arguments and its paths
-// redirected into a temp dir, and checks what it does with RestoreEnv:
-// the clock, the seed, boot and machine id, the NIC's MAC, the wait for the
-// virtiofs devices, and the setup script run with the parameters.
+// TestRestoreScript runs the restore script with bash as the backdoor
+// runs it (after RestoreEnv's assignments, under set -euo pipefail), its
+// commands replaced by functions that record their arguments and its paths
+// redirected into a temp dir, and checks what it does: the clock, the seed,
+// the reseed without a vmgenid driver and none with one, the fstab lines
+// for boot and machine id, the wait for the virtiofs devices, and the setup
+// script run in a subshell with the parameters, the MACs and those lines.
 func TestRestoreScript(t *testing.T) {
+	for _, vmgenid := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no vmgenid driver", true: "vmgenid driver bound"}[vmgenid], func(t *testing.T) {
+			checkRestoreScript(t, vmgenid)
+		})
+	}
+}
+
+func checkRestoreScript(t *testing.T, vmgenid bool) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		testenv.Missing(t, "bash not installed")
 	}
 	root := t.TempDir()
-	for _, d := range []string{"net/ens3", "vfs/virtio3", "vfs/virtio4", "etc"} {
+	for _, d := range []string{"vfs/virtio3", "vfs/virtio4", "etc", "module/virtiofs", "vmgenid"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -33,8 +45,13 @@ func TestRestoreScript(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("net/ens3/address", MAC(1, 0)+"\n")
 	write("etc/machine-id", "0123\n")
+	write("setup", `echo "setup $DISTROTEST_PARAMS restored=$DISTROTEST_RESTORED macs=$DISTROTEST_MACS" >>`+root+`/log; printf '%s\n' "$DISTROTEST_FSTAB" >`+root+"/fstab\n")
+	if vmgenid {
+		if err := os.Symlink("../../../devices/QEMUVGID:00", filepath.Join(root, "vmgenid", "QEMUVGID:00")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := Restore{
 		Params: []string{"distrotest.hostname=b", "distrotest.net=1:2"},
 		Now:    time.Unix(1700000000, 5),
@@ -44,9 +61,17 @@ func TestRestoreScript(t *testing.T) {
 		Virtiofs: 2,
 	}
 	record := func(cmd string) string { return cmd + "() { echo \"" + cmd + " $*\" >>" + root + "/log; }\n" }
-	script := record("date") + record("mount") + record("ip") + record("modprobe") + record("perl") + RestoreScript()
+	var assign strings.Builder
+	for _, kv := range RestoreEnv(r) {
+		name, value, _ := strings.Cut(kv, "=")
+		assign.WriteString(name + "='" + strings.ReplaceAll(value, "'", `'\''`) + "'\n")
+	}
+	script := "set -euo pipefail\n" + record("date") + record("modprobe") + record("perl") + assign.String() + RestoreScript()
 	for _, p := range []struct{ from, to string }{
-		{"/sys/class/net", root + "/net"},
+		{"/sys/bus/platform/drivers/vmgenid", root + "/vmgenid"},
+		{"/sys/bus/acpi/drivers/vmgenid", root + "/vmgenid"},
+		{"/sys/module", root + "/module"},
+		{"/opt/distrotest/setup", root + "/setup"},
 		{"/sys/bus/virtio/drivers/virtiofs", root + "/vfs"},
 		{"/dev/urandom", root + "/urandom"},
 		{"/run/", root + "/"},
@@ -55,13 +80,7 @@ func TestRestoreScript(t *testing.T) {
 		script = strings.ReplaceAll(script, p.from, p.to)
 	}
 	cmd := exec.Command("bash", "-c", script)
-	for _, kv := range RestoreEnv(r) {
-		if strings.HasPrefix(kv, "DT_SETUP=") {
-			kv = "DT_SETUP=echo \"setup $DISTROTEST_PARAMS\" >>" + root + "/log"
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("restore failed: %v\n%s", err, out)
@@ -70,7 +89,7 @@ func TestRestoreScript(t *testing.T) {
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		steps = append(steps, strings.Fields(l)[0])
 	}
-	if d := cmp.Diff([]string{"start", "clock", "random", "ids", "macs", "virtiofs", "setup"}, steps); d != "" {
+	if d := cmp.Diff([]string{"start", "random", "virtiofs", "setup", "clock"}, steps); d != "" {
 		t.Errorf("steps on stdout (-want +got):\n%s", d)
 	}
 	read := func(name string) string {
@@ -80,16 +99,41 @@ func TestRestoreScript(t *testing.T) {
 		}
 		return string(b)
 	}
-	want := `date -u -s @1700000000.000000005
-perl -e open(my $f, "<", "` + root + `/urandom") or die "$!\n"; ioctl($f, 0x5207, 0) or die "RNDRESEEDCRNG: $!\n"
-mount --bind ` + root + `/distrotest-boot_id /proc/sys/kernel/random/boot_id
-mount --bind ` + root + `/distrotest-machine-id ` + root + `/etc/machine-id
-ip link set dev ens3 address 52:54:00:12:01:02
-modprobe -q virtiofs
-setup distrotest.hostname=b distrotest.net=1:2
-`
-	if d := cmp.Diff(want, read("log")); d != "" {
+	reseed := `perl -e open(my $f, "<", "` + root + `/urandom") or die "$!\n"; ioctl($f, 0x5207, 0) or die "RNDRESEEDCRNG: $!\n"` + "\n"
+	if vmgenid {
+		reseed = ""
+	}
+	// date sets the clock by the offset from the guest's now to the host's
+	// clock (-u -s "SECONDS seconds"): now plus it is the host's clock.
+	log := read("log")
+	var dateLine string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "date ") {
+			dateLine = l
+		}
+	}
+	var off float64
+	if _, err := fmt.Sscanf(dateLine, "date -u -s %f seconds", &off); err != nil {
+		t.Fatalf("date line %q: %v", dateLine, err)
+	}
+	if got := float64(time.Now().UnixNano())/1e9 + off; got < 1700000000-5 || got > 1700000000+5 {
+		t.Errorf("date %q sets the clock to %f, want about 1700000000", dateLine, got)
+	}
+	want := dateLine + "\n" + reseed +
+		"setup distrotest.hostname=b distrotest.net=1:2 restored=1 macs=52:54:00:12:01:00=52:54:00:12:01:02\n"
+	// The clock is set in the background: in any order.
+	lines := func(s string) []string {
+		l := strings.Split(s, "\n")
+		sort.Strings(l)
+		return l
+	}
+	if d := cmp.Diff(lines(want), lines(log)); d != "" {
 		t.Errorf("commands (-want +got):\n%s", d)
+	}
+	wantFstab := root + "/distrotest-boot_id /proc/sys/kernel/random/boot_id none bind 0 0\n" +
+		root + "/distrotest-machine-id " + root + "/etc/machine-id none bind 0 0\n"
+	if d := cmp.Diff(wantFstab, read("fstab")); d != "" {
+		t.Errorf("fstab lines for the setup script (-want +got):\n%s", d)
 	}
 	for name, want := range map[string]string{"urandom": "seed", "distrotest-boot_id": r.BootID + "\n", "distrotest-machine-id": "abcdef\n"} {
 		if got := read(name); got != want {

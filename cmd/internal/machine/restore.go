@@ -109,6 +109,7 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 	if err := CreateOverlay(rctx, m.cfg.Host.Img, filepath.Join(plan.dir, snapshotDisk), "qcow2", m.disk, DiskSize{}); err != nil {
 		return nil, err
 	}
+	m.log.Debug("disk overlay created", "took", time.Since(start).Round(time.Millisecond))
 	qc := plan.qemu
 	// QEMU listens for the stream on a socket; the host sends the file
 	// and closes, so that QEMU sees all of it and then its end.
@@ -117,6 +118,7 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 	if err != nil {
 		return nil, m.loadFailed(plan, err)
 	}
+	m.log.Debug("qemu started", "took", time.Since(start).Round(time.Millisecond))
 	sent := make(chan error, 1)
 	go func() { sent <- sendFile(rctx, m.sock("migrate"), filepath.Join(plan.dir, snapshotState)) }()
 	r.restored = true
@@ -250,12 +252,13 @@ func (m *Machine) applyIdentity(ctx context.Context, r *run) error {
 		rest.MACs[snapshotMAC(n.VLAN)] = guest.MAC(n.VLAN, m.cfg.N)
 	}
 	rest.Now = time.Now()
-	cmd := "env"
+	var cmd strings.Builder
 	for _, kv := range guest.RestoreEnv(rest) {
-		cmd += " " + backdoor.Quote(kv)
+		name, value, _ := strings.Cut(kv, "=")
+		cmd.WriteString(name + "=" + backdoor.Quote(value) + "\n")
 	}
-	cmd += " bash -c " + backdoor.Quote(guest.RestoreScript()) + " distrotest-restore"
-	res, err := r.shell.Run(ctx, cmd, 0)
+	cmd.WriteString(". " + guest.RestorePath)
+	res, err := r.shell.Run(ctx, cmd.String(), 0)
 	if err != nil {
 		return fmt.Errorf("applying the machine's identity: %w", err)
 	}

@@ -25,7 +25,7 @@ import (
 
 // snapshotFormat is the version of the snapshot's layout and of its
 // shape's rules; a change makes every key new.
-const snapshotFormat = 1
+const snapshotFormat = 2
 
 // hotplugPorts is how many empty PCIe root ports the shape has for the
 // virtiofs devices added after a restore (the store and the shares).

@@ -132,11 +132,17 @@ func (m *Machine) makeSnapshot(ctx context.Context, plan *restorePlan, dir strin
 	}
 	sctx, cancel := context.WithTimeout(ctx, saveTimeout)
 	defer cancel()
-	// The modules the restore needs are loaded before the save (cheaper
-	// than after it), then the disk is synced: it must be what the saved
-	// memory expects.
-	if _, _, err := sm.Execute(sctx, "modprobe -qa virtiofs overlay vmgenid || true", 0); err != nil {
-		return fmt.Errorf("loading modules before the save: %w", err)
+	// What the restore would otherwise start programs for is done before
+	// the save (programs started after a restore cost most: TCG
+	// translates them anew): the modules it needs are loaded, and the
+	// tmpfs of a Nix store's writable layer is mounted with its upper
+	// and work directories, for the setup script to bind (its restored
+	// machines' store is one mount -a). Then the disk is synced: it must be
+	// what the saved memory expects.
+	prepare := "modprobe -qa virtiofs overlay vmgenid || true; " +
+		"mkdir -p " + rwStore + " && mount -t tmpfs -o mode=0755 tmpfs " + rwStore + " && mkdir " + rwStore + "/store " + rwStore + "/work"
+	if st, _, err := sm.Execute(sctx, prepare, 0); err != nil || st != 0 {
+		return fmt.Errorf("preparing the guest for the save: status %d, %w", st, err)
 	}
 	if st, _, err := sm.Execute(sctx, "sync", 0); err != nil || st != 0 {
 		return fmt.Errorf("sync in the guest before the save: status %d, %w", st, err)
@@ -206,6 +212,11 @@ func (m *Machine) makeSnapshot(ctx context.Context, plan *restorePlan, dir strin
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, snapshotMeta), append(data, '\n'), 0o644)
 }
+
+// rwStore is where the snapshot's guest mounts the tmpfs of a Nix store's
+// writable layer (guest/assets/setup binds it to /nix/.rw-store in a
+// restored machine with a store).
+const rwStore = "/run/distrotest-rw-store"
 
 // saveRefused is QEMU refusing to save the shape (a device that cannot
 // migrate, say): it would refuse every time.

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,9 +170,9 @@ func TestSnapshotValid(t *testing.T) {
 		meta string
 		want bool
 	}{
-		{`{"format": 1, "key": "abc"}`, true},
-		{`{"format": 1, "key": "def"}`, false},
-		{`{"format": 0, "key": "abc"}`, false},
+		{fmt.Sprintf(`{"format": %d, "key": "abc"}`, snapshotFormat), true},
+		{fmt.Sprintf(`{"format": %d, "key": "def"}`, snapshotFormat), false},
+		{fmt.Sprintf(`{"format": %d, "key": "abc"}`, snapshotFormat-1), false},
 		{`not json`, false},
 	} {
 		if err := os.WriteFile(filepath.Join(plan.dir, snapshotMeta), []byte(tt.meta), 0o644); err != nil {
