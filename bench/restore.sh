@@ -64,7 +64,7 @@ for n in "${nodes[@]}"; do config "$n"; done
 
 echo "== making the snapshot (one cold boot of the shape, then the save)" >&2
 s0=$(date +%s.%N)
-run restored 1 >/dev/null
+run restored "${nodes[0]}" >/dev/null
 s1=$(date +%s.%N)
 snapshot_s=$(python3 -c "print(f'{$s1 - $s0:.1f}')")
 
