@@ -34,17 +34,48 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 	return m.waitExit(ctx, r, "waiting for the guest to power off")
 }
 
+// powerButtonRepeat is how often the power button is pressed again while
+// the guest has not powered off: a press before systemd-logind watches
+// the button's input device is lost (seen in TestUninstrumented: a press
+// right after the login prompt, under TCG, and the guest ran on for
+// 15 minutes). logind ignores presses once the power-off is under way.
+const powerButtonRepeat = 10 * time.Second
+
 // powerButton presses the ACPI power button (QMP system_powerdown), for a
-// guest without a shell, and waits for QEMU to exit.
+// guest without a shell, again every powerButtonRepeat, and waits for
+// QEMU to exit.
 func (m *Machine) powerButton(ctx context.Context) error {
 	r := m.current()
 	if r == nil {
 		return nil
 	}
 	m.log.Info("shutting down with the ACPI power button")
-	if err := r.qmp.Execute(ctx, "system_powerdown", nil, nil); err != nil && !diedDuring(r, err) {
-		return fmt.Errorf("machine %s: pressing the power button: %w", m.cfg.Name, err)
+	press := func(ctx context.Context) error {
+		if err := r.qmp.Execute(ctx, "system_powerdown", nil, nil); err != nil && !diedDuring(r, err) {
+			return fmt.Errorf("machine %s: pressing the power button: %w", m.cfg.Name, err)
+		}
+		return nil
 	}
+	if err := press(ctx); err != nil {
+		return err
+	}
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		t := time.NewTicker(powerButtonRepeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				m.log.Info("the guest is still running: pressing the power button again")
+				_ = press(pctx) // a failure here is QEMU exiting, which waitExit sees
+			case <-pctx.Done():
+				return
+			case <-r.ended:
+				return
+			}
+		}
+	}()
 	return m.waitExit(ctx, r, "waiting for the guest to power off")
 }
 
