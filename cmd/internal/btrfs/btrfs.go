@@ -330,12 +330,11 @@ func (f *FS) walkNode(at uint64, lvl uint8, lo, hi key, fn func(key, []byte) (bo
 }
 
 // first returns the data of the first item in [lo, hi] of the tree, or nil.
-func (f *FS) first(at uint64, lvl uint8, lo, hi key) (key, []byte, error) {
-	var k key
+func (f *FS) first(at uint64, lvl uint8, lo, hi key) ([]byte, error) {
 	var out []byte
-	err := f.walk(at, lvl, lo, hi, func(ik key, data []byte) (bool, error) {
-		k, out = ik, append([]byte(nil), data...)
+	err := f.walk(at, lvl, lo, hi, func(_ key, data []byte) (bool, error) {
+		out = append([]byte(nil), data...)
 		return false, nil
 	})
-	return k, out, err
+	return out, err
 }

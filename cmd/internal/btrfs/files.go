@@ -45,7 +45,7 @@ func (f *FS) TopLevel() (*Subvolume, error) { return f.subvolume(fsTreeID, "") }
 // Default is the default subvolume (btrfs subvolume set-default): the one
 // mounted when no subvol= is given.
 func (f *FS) Default() (*Subvolume, error) {
-	_, data, err := f.first(f.rootTree, f.rootLvl, key{rootTreeDirID, typeDirItem, 0}, key{rootTreeDirID, typeDirItem, ^uint64(0)})
+	data, err := f.first(f.rootTree, f.rootLvl, key{rootTreeDirID, typeDirItem, 0}, key{rootTreeDirID, typeDirItem, ^uint64(0)})
 	if err != nil {
 		return nil, fmt.Errorf("reading the default subvolume: %w", err)
 	}
@@ -61,7 +61,7 @@ func (f *FS) Default() (*Subvolume, error) {
 
 // subvolume opens the tree of subvolume id.
 func (f *FS) subvolume(id uint64, name string) (*Subvolume, error) {
-	_, data, err := f.first(f.rootTree, f.rootLvl, key{id, typeRootItem, 0}, key{id, typeRootItem, ^uint64(0)})
+	data, err := f.first(f.rootTree, f.rootLvl, key{id, typeRootItem, 0}, key{id, typeRootItem, ^uint64(0)})
 	if err != nil {
 		return nil, fmt.Errorf("reading the root item of subvolume %d: %w", id, err)
 	}
@@ -131,7 +131,7 @@ func (s *Subvolume) dirItems(dir uint64, fn func(dirItem) bool) error {
 
 // inode reads the inode item ino of s.
 func (s *Subvolume) inode(ino uint64, name string) (*Info, error) {
-	_, data, err := s.fs.first(s.root, s.level, key{ino, typeInodeItem, 0}, key{ino, typeInodeItem, 0})
+	data, err := s.fs.first(s.root, s.level, key{ino, typeInodeItem, 0}, key{ino, typeInodeItem, 0})
 	if err != nil {
 		return nil, err
 	}
