@@ -52,6 +52,10 @@ import (
 //     TIMEDOUT is 1 when the watchdog fired.
 //   - __dt_sync ID: answers "DT ID sync"; the host sends it to find the end
 //     of a reply it could not parse.
+//   - __dt_resume ID: answers as __dt_init did, with the directory and fifo
+//     it made; the host sends it to a shell restored from a snapshot, which
+//     has the functions and the directory already (programs started after a
+//     restore cost most: TCG translates them anew).
 //
 // Everything the functions print goes to the shell's stdout (the shell
 // device); nothing else writes there: commands and the watchdog have their
@@ -165,6 +169,9 @@ __dt_reply() {
 __dt_sync() {
 	printf '\nDT %s sync\n' "$1"
 }
+__dt_resume() {
+	printf '\nDT %s ready %s %s %s\n' "$1" "$__dt_cap" "$BASH_VERSION" "$__dt_d"
+}
 `
 
 // TimeoutStatus is the status Run reports for a command the guest killed
@@ -207,6 +214,11 @@ const (
 // initLine is the line that runs __dt_init after the preamble.
 func initLine(id string, enc Encoding) string {
 	return "__dt_init " + id + " " + string(enc) + "\n"
+}
+
+// resumeLine is the line that asks a restored shell for its ready reply.
+func resumeLine(id string) string {
+	return "__dt_resume " + id + "\n"
 }
 
 // syncLine is the line that asks the shell for a sync reply.

@@ -175,9 +175,10 @@ func (s *Shell) WaitReady(ctx context.Context) error { return s.waitReady(ctx, t
 // Resume sets up a shell that printed its marker to an earlier host
 // connection and now waits for its next command: the shell of a machine
 // restored from a snapshot, whose guest side is the saved one and whose
-// host side is a new connection. It sends the preamble again (it defines
-// the same functions) and checks it with a round trip, as WaitReady does
-// after the marker; anything the guest sent before that reply is skipped.
+// host side is a new connection. The shell has the preamble and its output
+// directory from the earlier connection: Resume asks it for its ready reply
+// (__dt_resume) and checks it, as WaitReady does after the marker; anything
+// the guest sent before that reply is skipped.
 func (s *Shell) Resume(ctx context.Context) error { return s.waitReady(ctx, false) }
 
 func (s *Shell) waitReady(ctx context.Context, marker bool) error {
@@ -215,7 +216,11 @@ func (s *Shell) waitReady(ctx context.Context, marker bool) error {
 	if enc != Raw {
 		enc = Base64
 	}
-	if err := s.send(ctx, timer.C, []byte(Preamble+initLine(id, enc))); err != nil {
+	setup := Preamble + initLine(id, enc)
+	if !marker {
+		setup = resumeLine(id)
+	}
+	if err := s.send(ctx, timer.C, []byte(setup)); err != nil {
 		return fmt.Errorf("sending the backdoor preamble: %w", s.deadlineErr(err, "the preamble"))
 	}
 	line, err := s.replyLine(ctx, timer.C, id)

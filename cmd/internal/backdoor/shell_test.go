@@ -352,8 +352,8 @@ func TestResyncAfterCancel(t *testing.T) {
 
 // TestResume sets up a shell again without a marker, as for a guest
 // restored from a snapshot (its shell printed the marker to an earlier host
-// connection and has the preamble): Resume sends the preamble again, and
-// the shell runs commands after it.
+// connection and has the preamble): Resume asks it for its ready reply,
+// the shell keeps its output directory, and runs commands after it.
 func TestResume(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
@@ -361,8 +361,12 @@ func TestResume(t *testing.T) {
 			run(t, s, "true", 0)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
+			dir := s.info.dir
 			if err := s.Resume(ctx); err != nil {
 				t.Fatalf("Resume: %v", err)
+			}
+			if s.info.dir != dir || dir == "" {
+				t.Errorf("output directory after Resume: %q, before: %q", s.info.dir, dir)
 			}
 			if got := run(t, s, "echo resumed", 0); string(got.Stdout) != "resumed\n" || got.Status != 0 {
 				t.Errorf("after Resume: status %d, stdout %q", got.Status, got.Stdout)

@@ -88,7 +88,7 @@ func (m *Machine) boot(ctx context.Context) (*run, error) {
 	} else if why != "" && first {
 		m.log.Info("booting cold, not restored from a snapshot", "reason", why)
 	}
-	r, err := m.start(ctx, m.QEMUConfig())
+	r, err := m.start(ctx, m.QEMUConfig(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -111,16 +111,34 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 	}
 	m.log.Debug("disk overlay created", "took", time.Since(start).Round(time.Millisecond))
 	qc := plan.qemu
-	// QEMU listens for the stream on a socket; the host sends the file
-	// and closes, so that QEMU sees all of it and then its end.
-	qc.Incoming = "unix:" + m.sock("migrate")
-	r, err := m.start(rctx, qc)
+	// QEMU listens for the stream on a socket (once told it leaves the
+	// RAM out); the host sends the file and closes, so that QEMU sees all
+	// of it and then its end.
+	qc.Incoming = "defer"
+	// The guest's RAM is copied into its memfd while QEMU starts (QEMU
+	// only maps it, and the stream leaves it out).
+	ram, err := newRAM(m.cfg.Name, int64(qc.Memory())<<20)
+	if err != nil {
+		return nil, err
+	}
+	loaded := make(chan error, 1)
+	go func() {
+		t := time.Now()
+		err := loadRAM(filepath.Join(plan.dir, snapshotRAM), ram, int64(qc.Memory())<<20)
+		m.log.Debug("memory loaded", "took", time.Since(t).Round(time.Millisecond), "err", err)
+		loaded <- err
+	}()
+	ramDone := false
+	defer func() {
+		if !ramDone {
+			<-loaded
+		}
+	}()
+	r, err := m.start(rctx, qc, ram)
 	if err != nil {
 		return nil, m.loadFailed(plan, err)
 	}
 	m.log.Debug("qemu started", "took", time.Since(start).Round(time.Millisecond))
-	sent := make(chan error, 1)
-	go func() { sent <- sendFile(rctx, m.sock("migrate"), filepath.Join(plan.dir, snapshotState)) }()
 	r.restored = true
 	go m.watch(r)
 	// The console starts with the snapshot's boot, as a cold boot's
@@ -138,6 +156,25 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 	}()
 	bctx, stop := r.bind(rctx)
 	defer stop()
+	// The RAM must be in place before the stream: loading a virtio
+	// device's state reads its rings' indices from guest memory.
+	ramDone = true
+	if err := <-loaded; err != nil {
+		return nil, m.loadFailed(plan, err)
+	}
+	for _, c := range []struct {
+		cmd  string
+		args any
+	}{
+		{"migrate-set-capabilities", qemu.IgnoreSharedCapability},
+		{"migrate-incoming", map[string]any{"uri": "unix:" + m.sock("migrate")}},
+	} {
+		if err := r.qmp.Execute(bctx, c.cmd, c.args, nil); err != nil {
+			return nil, m.loadFailed(plan, fmt.Errorf("%s: %w", c.cmd, err))
+		}
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- sendFile(bctx, m.sock("migrate"), filepath.Join(plan.dir, snapshotState)) }()
 	status, err := m.waitIncoming(bctx, r)
 	if err != nil {
 		if diedDuring(r, err) {
@@ -182,14 +219,15 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 	return r, nil
 }
 
-// loadFailed is the error of a restore whose QEMU could not load the
-// snapshot: the entry is removed (a corrupted or incompatible file), so
+// loadFailed is the error of a restore that could not load the snapshot
+// (QEMU refused its stream, or its memory file is damaged): the entry is
+// removed (a corrupted or incompatible file), so
 // that the next run makes it again.
 func (m *Machine) loadFailed(plan *restorePlan, err error) error {
 	if rerr := os.RemoveAll(plan.dir); rerr != nil {
-		return fmt.Errorf("qemu could not load the snapshot: %w (removing it: %w)", err, rerr)
+		return fmt.Errorf("the snapshot could not be loaded: %w (removing it: %w)", err, rerr)
 	}
-	return fmt.Errorf("qemu could not load the snapshot (removed; the next run makes it again): %w", err)
+	return fmt.Errorf("the snapshot could not be loaded (removed; the next run makes it again): %w", err)
 }
 
 // waitIncoming waits until QEMU has loaded the migration stream and

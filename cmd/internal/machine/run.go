@@ -28,6 +28,7 @@ type run struct {
 	started    time.Time
 	sockets    []string        // files to remove when the run ends
 	daemons    []*qemu.Process // virtiofsd, stopped when QEMU exits
+	ram        *os.File        // the guest's RAM when QEMU maps the runner's (qemu.Config.MemoryFile)
 
 	readyMu sync.Mutex // serialises WaitReady
 
@@ -74,7 +75,25 @@ func (m *Machine) Start(ctx context.Context) error {
 
 // start starts QEMU with cfg and connects to it; the caller watches the
 // run (go m.watch(r)).
-func (m *Machine) start(ctx context.Context, cfg qemu.Config) (*run, error) {
+//
+// When cfg's RAM is the runner's (MemoryFile), ram is it (a new memfd
+// when nil); the run owns ram from the call on, also when it fails.
+func (m *Machine) start(ctx context.Context, cfg qemu.Config, ram *os.File) (_ *run, err error) {
+	var files []*os.File
+	if cfg.MemoryFile != "" {
+		if ram == nil {
+			if ram, err = newRAM(m.cfg.Name, int64(cfg.Memory())<<20); err != nil {
+				return nil, err
+			}
+		}
+		files = append(files, ram)
+		cfg.MemoryFile = qemu.FD(0)
+	}
+	defer func() {
+		if err != nil && ram != nil {
+			ram.Close()
+		}
+	}()
 	for _, p := range m.socketPaths() {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
@@ -97,12 +116,12 @@ func (m *Machine) start(ctx context.Context, cfg qemu.Config) (*run, error) {
 	}
 	args := qemu.Cmdline(cfg, m.cfg.Host)
 	m.log.Info("starting qemu", "accel", m.cfg.Host.Accel, "cmd", m.cfg.Host.Binary+" "+qemu.Quote(args))
-	proc, err := qemu.Start(m.cfg.Host.Binary, args, m.stateDir, m.log.With("source", "qemu"))
+	proc, err := qemu.Start(m.cfg.Host.Binary, args, m.stateDir, m.log.With("source", "qemu"), files...)
 	if err != nil {
 		_ = stopDaemons(daemons)
 		return nil, err
 	}
-	r := &run{proc: proc, daemons: daemons, started: time.Now(), sockets: m.socketPaths(),
+	r := &run{proc: proc, daemons: daemons, ram: ram, started: time.Now(), sockets: m.socketPaths(),
 		serialEnd: make(chan struct{}), panicked: make(chan struct{}), ended: make(chan struct{})}
 	ok := false
 	defer func() {
@@ -243,6 +262,9 @@ func (r *run) close() {
 	}
 	if r.serialConn != nil {
 		r.serialConn.Close()
+	}
+	if r.ram != nil {
+		r.ram.Close()
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/distrotest/distrotest/cmd/internal/backdoor"
 	"github.com/distrotest/distrotest/cmd/internal/guest"
 	"github.com/distrotest/distrotest/cmd/internal/manifest"
 	"github.com/distrotest/distrotest/cmd/internal/qemu"
@@ -25,7 +26,7 @@ import (
 
 // snapshotFormat is the version of the snapshot's layout and of its
 // shape's rules; a change makes every key new.
-const snapshotFormat = 2
+const snapshotFormat = 3
 
 // hotplugPorts is how many empty PCIe root ports the shape has for the
 // virtiofs devices added after a restore (the store and the shares).
@@ -33,7 +34,8 @@ const hotplugPorts = 8
 
 // Files of a snapshot entry (cache.Snapshots(root)/<key>/).
 const (
-	snapshotState = "state"         // QEMU's migration stream
+	snapshotState = "state"         // QEMU's migration stream, without the RAM
+	snapshotRAM   = "memory"        // the guest's RAM (ramfile.go)
 	snapshotDisk  = "disk.qcow2"    // the disk as it was at the save, never written again
 	snapshotMeta  = "snapshot.json" // what made the key, for people and a check
 )
@@ -75,6 +77,7 @@ func shapeQEMU(c qemu.Config, params []string) qemu.Config {
 	c.KernelParams = params
 	c.Shares = nil
 	c.SharedMemory = true
+	c.MemoryFile = qemu.FD(0) // the runner's memfd (Machine.start)
 	c.HotplugPorts = hotplugPorts
 	c.VMGenID = true
 	c.NoReboot = true
@@ -103,7 +106,7 @@ func canonicalShape(qc qemu.Config) qemu.Config {
 // snapshotKey is the key of the shape of qc (a shapeQEMU result) on host
 // for the image in imageDir: a digest of the command line with the
 // machine's own paths replaced, QEMU's binary and version, the accelerator,
-// the image's files and the snapshot format.
+// the image's files, the shell's preamble and the snapshot format.
 func snapshotKey(qc qemu.Config, host qemu.Host, imageDir string, man *manifest.Manifest) (string, snapshotMetadata, error) {
 	qc = canonicalShape(qc)
 	meta := snapshotMetadata{Format: snapshotFormat, QEMU: host.Version, Binary: host.Binary, Accel: host.Accel,
@@ -115,6 +118,9 @@ func snapshotKey(qc qemu.Config, host qemu.Host, imageDir string, man *manifest.
 	meta.Image = img
 	h := sha256.New()
 	fmt.Fprintf(h, "format %d\nqemu %s\nbinary %s\naccel %s\n", meta.Format, meta.QEMU, meta.Binary, meta.Accel)
+	// The saved shell has the preamble of the runner that made it, and a
+	// restore asks it for its functions.
+	fmt.Fprintf(h, "preamble %x\n", sha256.Sum256([]byte(backdoor.Preamble)))
 	for _, s := range meta.Image {
 		fmt.Fprintf(h, "image %s\n", s)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/distrotest/distrotest/cmd/internal/atomicfile"
 	"github.com/distrotest/distrotest/cmd/internal/cache"
+	"github.com/distrotest/distrotest/cmd/internal/qemu"
 	"github.com/distrotest/distrotest/cmd/internal/qmp"
 )
 
@@ -165,6 +166,9 @@ func (m *Machine) makeSnapshot(ctx context.Context, plan *restorePlan, dir strin
 	defer ln.Close()
 	received := make(chan error, 1)
 	go func() { received <- receiveFile(sctx, ln, filepath.Join(dir, snapshotState)) }()
+	if err := r.qmp.Execute(sctx, "migrate-set-capabilities", qemu.IgnoreSharedCapability, nil); err != nil {
+		return &saveRefused{err}
+	}
 	if err := r.qmp.Execute(sctx, "migrate", map[string]any{"uri": "unix:" + sock}, nil); err != nil {
 		var qerr *qmp.Error
 		if errors.As(err, &qerr) {
@@ -200,6 +204,16 @@ func (m *Machine) makeSnapshot(ctx context.Context, plan *restorePlan, dir strin
 	case <-sctx.Done():
 		return fmt.Errorf("saving the guest: %w", sctx.Err())
 	}
+	// The stream has the devices; the RAM (left out of it) is the
+	// runner's memfd, unchanged while the guest is stopped.
+	if r.ram == nil {
+		return errors.New("internal error: the snapshot machine's memory is not the runner's")
+	}
+	t := time.Now()
+	if err := saveRAM(filepath.Join(dir, snapshotRAM), r.ram, int64(plan.qemu.Memory())<<20); err != nil {
+		return fmt.Errorf("saving the guest's memory: %w", err)
+	}
+	sm.log.Debug("memory saved", "took", time.Since(t).Round(time.Millisecond))
 	if err := sm.Crash(sctx); err != nil {
 		return err
 	}

@@ -203,12 +203,12 @@ func TestVMRestore(t *testing.T) {
 		if err := os.Mkdir(dst, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []string{snapshotMeta, snapshotDisk, snapshotState} {
+		for _, f := range []string{snapshotMeta, snapshotDisk, snapshotState, snapshotRAM} {
 			data, err := os.ReadFile(filepath.Join(src, f))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f == snapshotState {
+			if f == snapshotRAM {
 				for i := len(data) / 2; i < len(data)/2+4096 && i < len(data); i++ {
 					data[i] ^= 0xa5
 				}
@@ -231,7 +231,8 @@ func TestVMRestore(t *testing.T) {
 		if got := strings.TrimSpace(mustExec(t, ctx, m, "hostname")); got != "gamma" {
 			t.Errorf("host name after the cold fallback: %q", got)
 		}
-		if log := logs.String(); !strings.Contains(log, "restoring from the snapshot failed, booting cold") || !strings.Contains(log, "qemu could not load the snapshot") {
+		if log := logs.String(); !strings.Contains(log, "restoring from the snapshot failed, booting cold") || !strings.Contains(log, "the snapshot could not be loaded") ||
+			!strings.Contains(log, "is damaged: checksum") {
 			t.Errorf("no clear log line for the corrupted snapshot")
 		}
 		if _, err := os.Stat(dst); !os.IsNotExist(err) {

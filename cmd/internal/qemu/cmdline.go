@@ -156,6 +156,13 @@ type Config struct {
 	// SharedMemory puts guest RAM in a shared memfd backend even without
 	// virtiofs shares, so that vhost-user-fs devices can be hot-plugged.
 	SharedMemory bool
+	// MemoryFile, with SharedMemory, is the file guest RAM is mapped
+	// from (memory-backend-file share=on), e.g. /proc/self/fd/N for a
+	// memfd of the runner's that QEMU inherits, instead of a memfd of
+	// QEMU's own, so that the runner can save and restore it apart from
+	// QEMU's migration stream (with the x-ignore-shared capability, which
+	// QEMU 7.2 has only in QMP: IgnoreSharedCapability).
+	MemoryFile string
 	// HotplugPorts adds that many empty PCIe root ports (ids HotplugPort(i))
 	// for devices added later with device_add.
 	HotplugPorts int
@@ -195,14 +202,24 @@ func opts(first string, kv ...string) string {
 	return strings.Join(parts, ",")
 }
 
+// IgnoreSharedCapability is the argument of QMP's migrate-set-capabilities
+// that leaves shared RAM (MemoryFile) out of a migration stream, on the
+// sending and the receiving side.
+var IgnoreSharedCapability = map[string]any{"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}
+
+// Memory is the guest's RAM in MiB: MemoryMiB, or DefaultMemoryMiB.
+func (cfg Config) Memory() int {
+	if cfg.MemoryMiB <= 0 {
+		return DefaultMemoryMiB
+	}
+	return cfg.MemoryMiB
+}
+
 // Cmdline returns QEMU's arguments (without the binary) for cfg on host.
 // It is pure: it neither checks that files exist nor touches the host.
 func Cmdline(cfg Config, host Host) []string {
 	arm := cfg.System == "aarch64-linux"
-	mem := cfg.MemoryMiB
-	if mem <= 0 {
-		mem = DefaultMemoryMiB
-	}
+	mem := cfg.Memory()
 	cpus := cfg.CPUs
 	if cpus <= 0 {
 		cpus = DefaultCPUs
@@ -234,7 +251,11 @@ func Cmdline(cfg Config, host Host) []string {
 		add("-cpu", "max") // virt has no usable default CPU model
 	}
 	add("-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus))
-	if hasVirtiofs(cfg.Shares) || cfg.SharedMemory {
+	switch {
+	case cfg.SharedMemory && cfg.MemoryFile != "":
+		add("-object", opts("memory-backend-file", "id", MemoryBackend, "size", strconv.Itoa(mem)+"M", "share", "on", "mem-path", cfg.MemoryFile))
+		add("-machine", "memory-backend="+MemoryBackend)
+	case hasVirtiofs(cfg.Shares) || cfg.SharedMemory:
 		add("-object", opts("memory-backend-memfd", "id", MemoryBackend, "size", strconv.Itoa(mem)+"M", "share", "on"))
 		add("-machine", "memory-backend="+MemoryBackend)
 	}

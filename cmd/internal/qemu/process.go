@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,25 +31,36 @@ type Process struct {
 }
 
 // Start starts binary with args in dir (empty: the current directory). Its
-// stdin is /dev/null; stdout and stderr go line by line to log.
+// stdin is /dev/null; stdout and stderr go line by line to log. QEMU
+// inherits files as its descriptors 3, 4, … (/proc/self/fd/3 in its
+// arguments; FD(0) names it).
 //
 // The parent-death signal is tied to the OS thread that starts the child;
 // Go only ends threads of goroutines that exit while locked to their thread,
 // so do not call Start from such a goroutine.
-func Start(binary string, args []string, dir string, log *slog.Logger) (*Process, error) {
-	return StartHelper("qemu", binary, args, dir, log)
+func Start(binary string, args []string, dir string, log *slog.Logger, files ...*os.File) (*Process, error) {
+	return start("qemu", binary, args, dir, log, files)
 }
+
+// FD is the path under which a process started with files opens the
+// i-th of them.
+func FD(i int) string { return "/proc/self/fd/" + strconv.Itoa(3+i) }
 
 // StartHelper starts a process QEMU depends on (virtiofsd) as Start starts
 // QEMU: own process group, parent-death signal, stdin /dev/null, output to
 // log. name labels it in messages.
 func StartHelper(name, binary string, args []string, dir string, log *slog.Logger) (*Process, error) {
+	return start(name, binary, args, dir, log, nil)
+}
+
+func start(name, binary string, args []string, dir string, log *slog.Logger, files []*os.File) (*Process, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = sysProcAttr()
+	cmd.ExtraFiles = files
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
