@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -209,6 +210,7 @@ func TestSetupScriptMounts(t *testing.T) {
 	tests := []struct {
 		name     string
 		virtiofs bool
+		hotplug  int    // DISTROTEST_VIRTIOFS, with that many devices bound
 		want     string // the commands run
 		fstab    string // what mount -a mounts
 	}{
@@ -226,6 +228,18 @@ data /mnt/data 9p rw,trans=virtio,version=9p2000.L,msize=131072,X-mount.mkdir 0 
 ro /tmp/ro 9p ro,trans=virtio,version=9p2000.L,msize=131072,X-mount.mkdir 0 0
 `},
 		{name: "virtiofs", virtiofs: true, want: `modprobe -q virtio_console
+modprobe -q virtiofs
+modprobe -q overlay
+mount -a -T /run/distrotest-fstab
+mkdir -p /nix/store /nix/.rw-store/store /nix/.rw-store/work
+mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
+nix-store --load-db < /nix/store/abc-closure-info/registration
+`, fstab: `nix-store /nix/.ro-store virtiofs ro,X-mount.mkdir 0 0
+tmpfs /nix/.rw-store tmpfs mode=0755,X-mount.mkdir 0 0
+data /mnt/data virtiofs rw,X-mount.mkdir 0 0
+ro /tmp/ro virtiofs ro,X-mount.mkdir 0 0
+`},
+		{name: "virtiofs, hot-plugged devices bound", virtiofs: true, hotplug: 3, want: `modprobe -q virtio_console
 modprobe -q virtiofs
 modprobe -q overlay
 mount -a -T /run/distrotest-fstab
@@ -291,7 +305,15 @@ ro /tmp/ro virtiofs ro,X-mount.mkdir 0 0
 			if err := os.WriteFile(filepath.Join(root, "nix/store/abc-closure-info/registration"), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if out, err := exec.Command("bash", "-c", script).CombinedOutput(); err != nil {
+			script = strings.ReplaceAll(script, "/sys/bus/virtio/drivers/virtiofs", root+"/vfs")
+			for i := range tt.hotplug {
+				if err := os.MkdirAll(filepath.Join(root, "vfs", fmt.Sprintf("virtio%d", 3+i)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command("bash", "-c", script)
+			cmd.Env = append(os.Environ(), fmt.Sprintf("DISTROTEST_VIRTIOFS=%d", tt.hotplug))
+			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("setup failed: %v\n%s", err, out)
 			}
 			data, err := os.ReadFile(log)

@@ -20,8 +20,8 @@ import (
 // commands replaced by functions that record their arguments and its paths
 // redirected into a temp dir, and checks what it does: the clock, the seed,
 // the reseed without a vmgenid driver and none with one, the fstab lines
-// for boot and machine id, the wait for the virtiofs devices, and the setup
-// script run in a subshell with the parameters, the MACs and those lines.
+// for boot and machine id, and the setup script run in a subshell with the
+// parameters, the MACs, those lines and the virtiofs devices to wait for.
 func TestRestoreScript(t *testing.T) {
 	for _, vmgenid := range []bool{false, true} {
 		t.Run(map[bool]string{false: "no vmgenid driver", true: "vmgenid driver bound"}[vmgenid], func(t *testing.T) {
@@ -46,7 +46,7 @@ func checkRestoreScript(t *testing.T, vmgenid bool) {
 		}
 	}
 	write("etc/machine-id", "0123\n")
-	write("setup", `echo "setup $DISTROTEST_PARAMS restored=$DISTROTEST_RESTORED macs=$DISTROTEST_MACS" >>`+root+`/log; printf '%s\n' "$DISTROTEST_FSTAB" >`+root+"/fstab\n")
+	write("setup", `echo "setup $DISTROTEST_PARAMS restored=$DISTROTEST_RESTORED macs=$DISTROTEST_MACS virtiofs=$DISTROTEST_VIRTIOFS" >>`+root+`/log; printf '%s\n' "$DISTROTEST_FSTAB" >`+root+"/fstab\n")
 	if vmgenid {
 		if err := os.Symlink("../../../devices/QEMUVGID:00", filepath.Join(root, "vmgenid", "QEMUVGID:00")); err != nil {
 			t.Fatal(err)
@@ -81,16 +81,22 @@ func checkRestoreScript(t *testing.T, vmgenid bool) {
 	}
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("restore failed: %v\n%s", err, out)
+		t.Fatalf("restore failed: %v\n%s", err, stderr.String())
+	}
+	if len(out) != 0 {
+		t.Errorf("stdout %q, want nothing (an empty reply costs no program)", out)
 	}
 	var steps []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		steps = append(steps, strings.Fields(l)[0])
+	last := strings.Fields(strings.TrimPrefix(strings.TrimSpace(stderr.String()), "distrotest-restore: steps"))
+	for i := 0; i < len(last); i += 2 {
+		steps = append(steps, last[i])
 	}
-	if d := cmp.Diff([]string{"start", "random", "virtiofs", "setup", "clock"}, steps); d != "" {
-		t.Errorf("steps on stdout (-want +got):\n%s", d)
+	if d := cmp.Diff([]string{"start", "random", "setup", "clock"}, steps); d != "" {
+		t.Errorf("steps in the last message %q (-want +got):\n%s", stderr.String(), d)
 	}
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(root, name))
@@ -120,7 +126,7 @@ func checkRestoreScript(t *testing.T, vmgenid bool) {
 		t.Errorf("date %q sets the clock to %f, want about 1700000000", dateLine, got)
 	}
 	want := dateLine + "\n" + reseed +
-		"setup distrotest.hostname=b distrotest.net=1:2 restored=1 macs=52:54:00:12:01:00=52:54:00:12:01:02\n"
+		"setup distrotest.hostname=b distrotest.net=1:2 restored=1 macs=52:54:00:12:01:00=52:54:00:12:01:02 virtiofs=2\n"
 	// The clock is set in the background: in any order.
 	lines := func(s string) []string {
 		l := strings.Split(s, "\n")
