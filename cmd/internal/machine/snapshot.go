@@ -2,7 +2,8 @@ package machine
 
 // Boot once, restore many: a machine of a shape (image, memory, CPUs,
 // devices, accelerator, QEMU) is booted once to its shell without any
-// identity and saved (QEMU migration to a file, with its disk frozen); the
+// identity and saved (QEMU's migration stream of its devices, its RAM as
+// the runner's file, ramfile.go, and its disk frozen); the
 // first Start of every machine of that shape restores it into an overlay
 // of its own and applies the machine's identity through the shell.
 

@@ -1,7 +1,8 @@
 package machine
 
 // Saving: the shape boots once to its shell, without any identity, and is
-// saved (QEMU migration to a file, the disk frozen beside it).
+// saved (QEMU migration of the devices to a file, the RAM from the
+// runner's memfd to another, the disk frozen beside them).
 
 import (
 	"context"
