@@ -198,6 +198,24 @@ ip -6 addr replace 2001:db8:2::2/64 dev ens4 nodad
 	}
 }
 
+// What the setup script runs and mounts with the store and two shares over
+// virtiofs (TestSetupScriptMounts), with and without hot-plugged devices.
+const (
+	virtiofsWant = `modprobe -q virtio_console
+modprobe -q virtiofs
+modprobe -q overlay
+mount -a -T /run/distrotest-fstab
+mkdir -p /nix/store /nix/.rw-store/store /nix/.rw-store/work
+mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
+nix-store --load-db < /nix/store/abc-closure-info/registration
+`
+	virtiofsFstab = `nix-store /nix/.ro-store virtiofs ro,X-mount.mkdir 0 0
+tmpfs /nix/.rw-store tmpfs mode=0755,X-mount.mkdir 0 0
+data /mnt/data virtiofs rw,X-mount.mkdir 0 0
+ro /tmp/ro virtiofs ro,X-mount.mkdir 0 0
+`
+)
+
 // TestSetupScriptMounts runs the setup script's mount part with mount,
 // modprobe, mkdir and nix-store replaced by functions that record their
 // arguments, for both transports.
@@ -227,30 +245,8 @@ tmpfs /nix/.rw-store tmpfs mode=0755,X-mount.mkdir 0 0
 data /mnt/data 9p rw,trans=virtio,version=9p2000.L,msize=131072,X-mount.mkdir 0 0
 ro /tmp/ro 9p ro,trans=virtio,version=9p2000.L,msize=131072,X-mount.mkdir 0 0
 `},
-		{name: "virtiofs", virtiofs: true, want: `modprobe -q virtio_console
-modprobe -q virtiofs
-modprobe -q overlay
-mount -a -T /run/distrotest-fstab
-mkdir -p /nix/store /nix/.rw-store/store /nix/.rw-store/work
-mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
-nix-store --load-db < /nix/store/abc-closure-info/registration
-`, fstab: `nix-store /nix/.ro-store virtiofs ro,X-mount.mkdir 0 0
-tmpfs /nix/.rw-store tmpfs mode=0755,X-mount.mkdir 0 0
-data /mnt/data virtiofs rw,X-mount.mkdir 0 0
-ro /tmp/ro virtiofs ro,X-mount.mkdir 0 0
-`},
-		{name: "virtiofs, hot-plugged devices bound", virtiofs: true, hotplug: 3, want: `modprobe -q virtio_console
-modprobe -q virtiofs
-modprobe -q overlay
-mount -a -T /run/distrotest-fstab
-mkdir -p /nix/store /nix/.rw-store/store /nix/.rw-store/work
-mount -t overlay overlay -o lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work /nix/store
-nix-store --load-db < /nix/store/abc-closure-info/registration
-`, fstab: `nix-store /nix/.ro-store virtiofs ro,X-mount.mkdir 0 0
-tmpfs /nix/.rw-store tmpfs mode=0755,X-mount.mkdir 0 0
-data /mnt/data virtiofs rw,X-mount.mkdir 0 0
-ro /tmp/ro virtiofs ro,X-mount.mkdir 0 0
-`},
+		{name: "virtiofs", virtiofs: true, want: virtiofsWant, fstab: virtiofsFstab},
+		{name: "virtiofs, hot-plugged devices bound", virtiofs: true, hotplug: 3, want: virtiofsWant, fstab: virtiofsFstab},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
