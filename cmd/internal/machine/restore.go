@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/distrotest/distrotest/cmd/internal/backdoor"
@@ -128,12 +129,8 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 		m.log.Debug("memory loaded", "took", time.Since(t).Round(time.Millisecond), "err", err)
 		loaded <- err
 	}()
-	ramDone := false
-	defer func() {
-		if !ramDone {
-			<-loaded
-		}
-	}()
+	waitRAM := sync.OnceValue(func() error { return <-loaded })
+	defer waitRAM() // no copy into the memfd outlives the restore
 	r, err := m.start(rctx, qc, ram)
 	if err != nil {
 		return nil, m.loadFailed(plan, err)
@@ -158,8 +155,7 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 	defer stop()
 	// The RAM must be in place before the stream: loading a virtio
 	// device's state reads its rings' indices from guest memory.
-	ramDone = true
-	if err := <-loaded; err != nil {
+	if err := waitRAM(); err != nil {
 		return nil, m.loadFailed(plan, err)
 	}
 	for _, c := range []struct {
