@@ -52,8 +52,8 @@ import (
 //     TIMEDOUT is 1 when the watchdog fired.
 //   - __dt_sync ID: answers "DT ID sync"; the host sends it to find the end
 //     of a reply it could not parse.
-//   - __dt_resume ID: answers as __dt_init did, with the directory and fifo
-//     it made; the host sends it to a shell restored from a snapshot, which
+//   - __dt_resume ID: the ready answer of __dt_init, with the directory and
+//     fifo it made (__dt_init ends with it); the host sends it to a shell restored from a snapshot, which
 //     has the functions and the directory already (programs started after a
 //     restore cost most: TCG translates them anew).
 //
@@ -82,7 +82,7 @@ const Preamble = `__dt_init() {
 		__dt_cap=0
 	fi
 	__dt_n=0
-	printf '\nDT %s ready %s %s %s\n' "$1" "$__dt_cap" "$BASH_VERSION" "$__dt_d"
+	__dt_resume "$1"
 }
 __dt_run() {
 	local __dt_i=$1 __dt_t=$2 __dt_c=$3 __dt_o="$__dt_d/o.$1" __dt_p __dt_k= __dt_s __dt_x=0 __dt_r

@@ -118,14 +118,15 @@ func (m *Machine) restore(ctx context.Context, plan *restorePlan) (*run, error) 
 	qc.Incoming = "defer"
 	// The guest's RAM is copied into its memfd while QEMU starts (QEMU
 	// only maps it, and the stream leaves it out).
-	ram, err := newRAM(m.cfg.Name, int64(qc.Memory())<<20)
+	size := int64(qc.Memory()) << 20
+	ram, err := newRAM(m.cfg.Name, size)
 	if err != nil {
 		return nil, err
 	}
 	loaded := make(chan error, 1)
 	go func() {
 		t := time.Now()
-		err := loadRAM(filepath.Join(plan.dir, snapshotRAM), ram, int64(qc.Memory())<<20)
+		err := loadRAM(filepath.Join(plan.dir, snapshotRAM), ram, size)
 		m.log.Debug("memory loaded", "took", time.Since(t).Round(time.Millisecond), "err", err)
 		loaded <- err
 	}()
